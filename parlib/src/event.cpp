@@ -1,0 +1,194 @@
+// event.cpp: per-vcore event queues, handlers by type, and notifications
+// (event.h).
+//
+// Queue: an intrusive Treiber stack per vcore (any thread pushes with a CAS;
+// the owning vcore takes the whole list with one exchange and reverses it),
+// so sending never allocates and never blocks.
+//
+// Notification = a real-time signal sent with tgkill to the vcore's kernel
+// thread. The handler runs on the interrupted code's stack and TLS. It only
+// sets notif_pending unless the interrupted code is a uthread that is
+// preemptible, has notifications enabled, and is not executing inside
+// libparlib, libc or the dynamic loader (whose internal locks must never be
+// held by a paused uthread). In that case the handler yields the uthread
+// into vcore context (uthread_interrupt_yield), leaving it "current"; when
+// it is resumed - possibly on another vcore - the handler returns and
+// sigreturn restores the full interrupted register state there.
+#include <dlfcn.h>
+#include <link.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "check.hpp"
+#include "parlib/event.h"
+#include "parlib/uthread.h"
+#include "vcore_internal.hpp"
+
+namespace parlib {
+
+void uthread_interrupt_yield();
+int g_notif_signal = 0;
+
+namespace {
+
+struct Handler {
+    std::atomic<event_handler_fn> fn{nullptr};
+    void *data = nullptr;
+};
+Handler g_handlers[EV_MAX_TYPES];
+
+struct Range {
+    uintptr_t lo, hi;
+};
+Range g_excluded[8];
+int g_nexcluded = 0;
+
+int collect_ranges(struct dl_phdr_info *info, size_t, void *self) {
+    const char *name = info->dlpi_name ? info->dlpi_name : "";
+    bool mine = false;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+        uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
+        auto me = reinterpret_cast<uintptr_t>(self);
+        if (me >= lo && me < hi) mine = true;
+    }
+    bool want = mine || strstr(name, "/libc.so") || strstr(name, "/ld-linux") ||
+                strstr(name, "libc.so.6") || strstr(name, "ld-linux-x86-64");
+    if (!want) return 0;
+    for (int i = 0; i < info->dlpi_phnum && g_nexcluded < 8; ++i) {
+        const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+        if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+        uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+        g_excluded[g_nexcluded++] = {lo, lo + ph.p_memsz};
+    }
+    return 0;
+}
+
+void notif_handler(int, siginfo_t *, void *ucv) {
+    int saved_errno = errno;
+    Vcore *v = tls_vcore;
+    if (!v) return;  // not a vcore thread (cannot normally happen)
+    v->notif_pending.store(1, std::memory_order_relaxed);
+    auto *uc = static_cast<ucontext_t *>(ucv);
+    auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+    auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    // Vcore context is never interrupted: it handles events before leaving.
+    if (rsp >= reinterpret_cast<uintptr_t>(v->stack_lo) &&
+        rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096)
+        return;
+    uthread *u = tls_self;
+    if (!u || v->current != u) return;
+    if (!(u->flags & UTHREAD_F_PREEMPTIBLE) || u->notif_disabled > 0) return;
+    if (notif_rip_excluded(rip)) return;
+    uthread_interrupt_yield();
+    errno = saved_errno;
+}
+
+}  // namespace
+
+bool notif_rip_excluded(uintptr_t rip) {
+    for (int i = 0; i < g_nexcluded; ++i)
+        if (rip >= g_excluded[i].lo && rip < g_excluded[i].hi) return true;
+    return false;
+}
+
+void notif_init() {
+    g_notif_signal = SIGRTMIN + 4;
+    dl_iterate_phdr(collect_ranges, reinterpret_cast<void *>(&notif_handler));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = notif_handler;
+    // NODEFER: the handler may leave (switch away) without returning, and
+    // the kernel thread must stay interruptible meanwhile. No SA_ONSTACK:
+    // the interrupted uthread's own stack must hold the signal frame.
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    PARLIB_CHECK(sigaction(g_notif_signal, &sa, nullptr) == 0,
+                 "vcore_lib_init: cannot install the notification handler");
+}
+
+bool vcore_has_events(Vcore *v) {
+    return v->events.load(std::memory_order_acquire) != nullptr;
+}
+
+}  // namespace parlib
+
+using namespace parlib;
+
+extern "C" {
+
+int register_ev_handler(unsigned type, event_handler_fn fn, void *data) {
+    if (type >= EV_MAX_TYPES) return -EINVAL;
+    g_handlers[type].data = data;
+    g_handlers[type].fn.store(fn, std::memory_order_release);
+    return 0;
+}
+
+void send_event(struct event_msg *msg, unsigned type, int vcoreid,
+                unsigned flags) {
+    PARLIB_CHECK(type < EV_MAX_TYPES, "send_event: type %u out of range",
+                 type);
+    PARLIB_CHECK(vcoreid >= -1 && vcoreid < g_max_vcores,
+                 "send_event: no vcore %d", vcoreid);
+    uint32_t was = __atomic_exchange_n(&msg->queued, 1, __ATOMIC_ACQ_REL);
+    PARLIB_CHECK(was == 0, "send_event: message %p is already queued",
+                 (void *)msg);
+    if (vcoreid < 0) {
+        vcoreid = 0;
+        for (int i = 0; i < g_max_vcores; ++i)
+            if (g_vcores[i].state.load(std::memory_order_relaxed) == kOnline) {
+                vcoreid = i;
+                break;
+            }
+    }
+    Vcore *v = &g_vcores[vcoreid];
+    msg->type = type;
+    event_msg *head = v->events.load(std::memory_order_relaxed);
+    do {
+        msg->next = head;
+    } while (!v->events.compare_exchange_weak(head, msg,
+                                              std::memory_order_release,
+                                              std::memory_order_relaxed));
+    if (flags & (EVENT_WAKEUP | EVENT_INTERRUPT)) {
+        if (!vcore_wake(v) && (flags & EVENT_INTERRUPT) && v->tid &&
+            !(tls_vcore == v))
+            syscall(SYS_tgkill, getpid(), v->tid, g_notif_signal);
+    }
+}
+
+int handle_events(void) {
+    Vcore *v = tls_vcore;
+    PARLIB_CHECK(v && !tls_self, "handle_events: not called in vcore context");
+    int n = 0;
+    for (;;) {
+        v->notif_pending.store(0, std::memory_order_relaxed);
+        event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
+        if (!list) return n;
+        event_msg *fifo = nullptr;  // reverse: oldest first
+        while (list) {
+            event_msg *next = list->next;
+            list->next = fifo;
+            fifo = list;
+            list = next;
+        }
+        while (fifo) {
+            event_msg *m = fifo;
+            fifo = m->next;
+            unsigned type = m->type;
+            __atomic_store_n(&m->queued, 0, __ATOMIC_RELEASE);
+            event_handler_fn fn =
+                g_handlers[type].fn.load(std::memory_order_acquire);
+            if (fn) fn(m, type, g_handlers[type].data);
+            ++n;
+        }
+    }
+}
+
+}  // extern "C"

@@ -1,0 +1,375 @@
+// uthread.cpp: uthreads on vcores (uthread.h): init / recycle / cleanup,
+// run, yield through vcore context, exit, the main-thread conversion, and
+// the vcore entry that the uthread layer installs.
+//
+// State protocol (struct uthread::state): READY -> RUNNING only in
+// run_uthread (a CAS, so running a running uthread is caught); RUNNING ->
+// READY in vcore context after the context is saved (so nobody can resume a
+// half-saved context); RUNNING -> EXITED after the stack is abandoned.
+// The yield callback runs after READY is published: it is where a blocking
+// primitive makes the uthread visible to others.
+//
+// Notifications: nothing in libparlib's text is ever interrupted (see
+// event.cpp), so the code here may read tls_vcore once and use it until the
+// switch.
+#include "parlib/uthread.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "check.hpp"
+#include "context.hpp"
+#include "futex.hpp"
+#include "parlib/event.h"
+#include "spin.hpp"
+#include "tls_pool.hpp"
+#include "vcore_internal.hpp"
+
+namespace parlib {
+namespace {
+
+const schedule_ops *g_ops = nullptr;
+std::atomic<bool> g_lib_inited{false};
+
+// Marker yield_fn: "interrupted; stay current on this vcore".
+void interrupted_marker(uthread *, void *) {}
+
+std::atomic<uint32_t> &state_of(uthread *u) {
+    return *reinterpret_cast<std::atomic<uint32_t> *>(&u->state);
+}
+
+const char *state_name(uint32_t s) {
+    switch (s) {
+    case UTH_ST_FREE: return "free (not initialised or cleaned up)";
+    case UTH_ST_READY: return "ready";
+    case UTH_ST_RUNNING: return "running";
+    case UTH_ST_EXITED: return "exited";
+    }
+    return "corrupt";
+}
+
+// ---- lightweight stacks: mmap'd with a guard page, pooled by size ----
+struct StackPool {
+    SpinLock lock;
+    std::map<size_t, std::vector<void *>> free;  // size -> region bases
+};
+StackPool &g_stacks = *new StackPool;  // immortal: used until _exit
+
+const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+
+size_t stack_round(size_t s) { return (s + kPage - 1) & ~(kPage - 1); }
+
+void *stack_alloc(size_t size) {
+    {
+        SpinGuard g(g_stacks.lock);
+        auto &v = g_stacks.free[size];
+        if (!v.empty()) {
+            void *r = v.back();
+            v.pop_back();
+            return r;
+        }
+    }
+    void *r = mmap(nullptr, size + kPage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+    if (r == MAP_FAILED) return nullptr;
+    mprotect(r, kPage, PROT_NONE);  // guard page below the stack
+    return r;
+}
+
+void stack_free(void *region, size_t size) {
+    SpinGuard g(g_stacks.lock);
+    g_stacks.free[size].push_back(region);
+}
+
+void uthread_start(void *p) {
+    auto *u = static_cast<uthread *>(p);
+    u->entry(u->arg);
+    uthread_exit();
+}
+
+void prepare_frame(uthread *u) {
+    char *top = static_cast<char *>(u->stack_lo) + u->stack_size;
+    u->sp = ctx_make_frame(top, uthread_start, u);
+}
+
+// The original main kernel thread parks here for ever once main() runs as
+// a uthread; it keeps the main TCB alive but never runs code again. Once the
+// main uthread is published it may already run on a vcore with this same
+// TCB, so after publishing this thread only makes raw syscalls.
+alignas(64) char g_main_park_stack[64 << 10];
+std::atomic<uint32_t> g_main_park_word{0};
+std::atomic<uthread *> g_pending_main{nullptr};
+
+void park_main(void *p) {
+    auto *u = static_cast<uthread *>(p);
+    tls_self = nullptr;  // this TCB is the main uthread's; it is not running
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, nullptr);
+    Vcore *v0 = &g_vcores[0];
+    state_of(u).store(UTH_ST_READY, std::memory_order_release);
+    g_pending_main.store(u, std::memory_order_release);
+    // vcore 0 hands main to the scheduler from its own TLS (vcore entry).
+    v0->state.store(kOnline);
+    kfutex_wake(&v0->state, 1);
+    for (;;) kfutex_wait(&g_main_park_word, 0);
+}
+
+[[noreturn]] void uthread_vcore_entry() {
+    Vcore *v = tls_vcore;
+    tls_self = nullptr;
+    v->entries.fetch_add(1, std::memory_order_relaxed);
+    if (uthread *m = g_pending_main.load(std::memory_order_relaxed);
+        m && g_pending_main.exchange(nullptr, std::memory_order_acquire))
+        g_ops->thread_runnable(m);
+    handle_events();
+    if (v->current) run_current_uthread();
+    g_ops->sched_entry();
+    vcore_yield();
+}
+
+// Runs on the vcore stack after a uthread saved itself.
+void yield_on_vcore(void *p) {
+    auto *u = static_cast<uthread *>(p);
+    Vcore *v = tls_vcore;
+    tls_self = nullptr;
+    auto fn = u->yield_fn;
+    void *arg = u->yield_arg;
+    if (fn == interrupted_marker) {
+        // Still current here: vcore_entry handles events, then resumes it
+        // unless a handler took it with uthread_paused().
+        state_of(u).store(UTH_ST_READY, std::memory_order_release);
+    } else {
+        v->current = nullptr;
+        state_of(u).store(UTH_ST_READY, std::memory_order_release);
+        if (fn) fn(u, arg);
+    }
+    uthread_vcore_entry();
+}
+
+void exit_on_vcore(void *p) {
+    auto *u = static_cast<uthread *>(p);
+    Vcore *v = tls_vcore;
+    tls_self = nullptr;
+    v->current = nullptr;
+    auto fn = u->yield_fn;
+    void *arg = u->yield_arg;
+    state_of(u).store(UTH_ST_EXITED, std::memory_order_release);
+    if (fn) fn(u, arg);
+    if (g_ops->thread_exited) g_ops->thread_exited(u);
+    uthread_vcore_entry();
+}
+
+void yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
+    uthread *u = tls_self;
+    PARLIB_CHECK(u, "uthread_yield: not called from a uthread");
+    Vcore *v = tls_vcore;
+    PARLIB_ASSERT(v && v->current == u);
+    PARLIB_ASSERT(state_of(u).load(std::memory_order_relaxed) ==
+                  UTH_ST_RUNNING);
+    u->yield_fn = fn;
+    u->yield_arg = arg;
+    uint64_t fs = (u->flags & UTHREAD_F_OWN_TLS) ? v->fsbase : 0;
+    if (save_state)
+        parlib_ctx_save_and_call(&u->sp, v->stack_top, fs, yield_on_vcore, u);
+    else
+        parlib_ctx_call_on(v->stack_top, fs, exit_on_vcore, u);
+}
+
+}  // namespace
+
+// Called by the notification handler (event.cpp) on an interruptible uthread.
+void uthread_interrupt_yield() { yield_impl(true, interrupted_marker, nullptr); }
+
+}  // namespace parlib
+
+using namespace parlib;
+
+extern "C" {
+
+const struct schedule_ops *uthread_sched_ops(void) { return g_ops; }
+
+int uthread_lib_init(struct uthread *main_thread,
+                     const struct schedule_ops *ops) {
+    PARLIB_CHECK(ops && ops->sched_entry && ops->thread_runnable &&
+                     ops->thread_paused,
+                 "uthread_lib_init: sched_entry, thread_runnable and "
+                 "thread_paused are required");
+    if (g_lib_inited.exchange(true)) return -EBUSY;
+    if (tls_vcore) return -EINVAL;
+    int rc = vcore_lib_init();
+    if (rc) return rc;
+    g_ops = ops;
+    vcore_set_entry(uthread_vcore_entry);
+    uthread *u = main_thread;
+    memset(u, 0, sizeof *u);
+    u->flags = UTHREAD_F_OWN_TLS | UTHREAD_F_MAIN;
+    u->fsbase = read_fsbase();
+    state_of(u).store(UTH_ST_RUNNING);
+    tls_detach_rseq();  // the main TCB now travels between vcores
+    char *top = g_main_park_stack + sizeof g_main_park_stack;
+    parlib_ctx_save_and_call(&u->sp, top, 0, park_main, u);
+    // Resumed on a vcore.
+    tls_self = u;
+    return 0;
+}
+
+int uthread_init(struct uthread *u, void (*entry)(void *), void *arg,
+                 const struct uthread_attr *attr) {
+    PARLIB_CHECK(g_ops, "uthread_init: uthread_lib_init has not been called");
+    PARLIB_CHECK(entry, "uthread_init: entry is NULL");
+    struct uthread_attr a = UTHREAD_ATTR_DEFAULT;
+    if (attr) a = *attr;
+    size_t size = stack_round(a.stack_size ? a.stack_size
+                                           : config().stack_size);
+    memset(u, 0, sizeof *u);
+    u->entry = entry;
+    u->arg = arg;
+    u->vcoreid = -1;
+    if (a.own_tls) {
+        TlsSlot *s = tls_slot_acquire(size);
+        if (!s) return -errno;
+        u->tls_slot = s;
+        u->flags = UTHREAD_F_OWN_TLS;
+        u->fsbase = s->fsbase;
+        u->stack_lo = s->stack_lo;
+        u->stack_size = static_cast<size_t>(s->stack_hi - s->stack_lo);
+        write_tls_of(u->fsbase, g_tls_self_off, u);
+    } else {
+        void *r = stack_alloc(size);
+        if (!r) return -ENOMEM;
+        u->stack_region = r;
+        u->stack_lo = static_cast<char *>(r) + kPage;
+        u->stack_size = size;
+    }
+    prepare_frame(u);
+    state_of(u).store(UTH_ST_READY, std::memory_order_release);
+    return 0;
+}
+
+int uthread_recycle(struct uthread *u, void (*entry)(void *), void *arg) {
+    uint32_t s = state_of(u).load(std::memory_order_acquire);
+    PARLIB_CHECK(s == UTH_ST_EXITED,
+                 "uthread_recycle: uthread %p is %s, not exited", (void *)u,
+                 state_name(s));
+    PARLIB_CHECK(entry, "uthread_recycle: entry is NULL");
+    u->entry = entry;
+    u->arg = arg;
+    u->switches = 0;
+    prepare_frame(u);
+    state_of(u).store(UTH_ST_READY, std::memory_order_release);
+    return 0;
+}
+
+void uthread_cleanup(struct uthread *u) {
+    uint32_t s = state_of(u).load(std::memory_order_acquire);
+    PARLIB_CHECK(s == UTH_ST_EXITED || (s == UTH_ST_READY && u->switches == 0),
+                 "uthread_cleanup: uthread %p is %s (only exited or never-run "
+                 "uthreads can be cleaned up)",
+                 (void *)u, state_name(s));
+    PARLIB_CHECK(!(u->flags & UTHREAD_F_MAIN),
+                 "uthread_cleanup: the main uthread cannot be cleaned up");
+    if (u->tls_slot) {
+        tls_slot_release(static_cast<TlsSlot *>(u->tls_slot));
+    } else if (u->stack_region) {
+        stack_free(u->stack_region, u->stack_size);
+    }
+    u->tls_slot = nullptr;
+    u->stack_region = nullptr;
+    state_of(u).store(UTH_ST_FREE, std::memory_order_release);
+}
+
+void run_uthread(struct uthread *u) {
+    Vcore *v = tls_vcore;
+    PARLIB_CHECK(v && !tls_self, "run_uthread: not called in vcore context");
+    uint32_t exp = UTH_ST_READY;
+    if (!state_of(u).compare_exchange_strong(exp, UTH_ST_RUNNING,
+                                             std::memory_order_acquire))
+        fatal("run_uthread: uthread %p is %s", (void *)u, state_name(exp));
+    v->current = u;
+    u->vcoreid = v->id;
+    ++u->switches;
+    if (u->flags & UTHREAD_F_OWN_TLS) {
+        write_tls_of(u->fsbase, g_tls_vcore_off, v);
+        parlib_ctx_resume(u->sp, u->fsbase);
+    }
+    tls_self = u;  // lightweight: runs on this vcore's TLS
+    parlib_ctx_resume(u->sp, 0);
+}
+
+void run_current_uthread(void) {
+    Vcore *v = tls_vcore;
+    PARLIB_CHECK(v && !tls_self && v->current,
+                 "run_current_uthread: no interrupted uthread on this vcore");
+    run_uthread(v->current);
+}
+
+struct uthread *current_uthread(void) {
+    Vcore *v = tls_vcore;
+    return v && !tls_self ? v->current : nullptr;
+}
+
+void uthread_yield(bool save_state, void (*yield_fn)(struct uthread *, void *),
+                   void *arg) {
+    yield_impl(save_state, yield_fn, arg);
+}
+
+void uthread_exit(void) {
+    yield_impl(false, nullptr, nullptr);
+    __builtin_unreachable();
+}
+
+struct uthread *uthread_self(void) { return tls_self; }
+
+void uthread_has_blocked(struct uthread *u, int flags) {
+    if (g_ops->thread_has_blocked) g_ops->thread_has_blocked(u, flags);
+}
+
+void uthread_paused(struct uthread *u) {
+    Vcore *v = tls_vcore;
+    if (v && !tls_self && v->current == u) v->current = nullptr;
+    g_ops->thread_paused(u);
+}
+
+void uthread_runnable(struct uthread *u) { g_ops->thread_runnable(u); }
+
+void uth_disable_notifs(void) {
+    uthread *u = tls_self;
+    if (!u) return;
+    ++u->notif_disabled;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+void uth_enable_notifs(void) {
+    uthread *u = tls_self;
+    if (!u) return;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    PARLIB_CHECK(u->notif_disabled > 0,
+                 "uth_enable_notifs: notifications are not disabled");
+    if (--u->notif_disabled == 0 && (u->flags & UTHREAD_F_PREEMPTIBLE)) {
+        Vcore *v = tls_vcore;
+        // A notification arrived while disabled: take it now.
+        if (v && v->notif_pending.load(std::memory_order_relaxed))
+            uthread_interrupt_yield();
+    }
+}
+
+void uthread_set_preemptible(struct uthread *u, bool on) {
+    if (on)
+        __atomic_fetch_or(&u->flags, UTHREAD_F_PREEMPTIBLE, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_and(&u->flags, ~UTHREAD_F_PREEMPTIBLE,
+                           __ATOMIC_RELAXED);
+}
+
+void uthread_tls_flush(void) { tls_pool_flush(); }
+
+}  // extern "C"

@@ -1,0 +1,89 @@
+// vcore_internal.hpp: the per-vcore record and the thread-local pointers that
+// tell any code where it runs. Shared by vcore.cpp, uthread.cpp, event.cpp.
+//
+// Where am I? (all reads are single %fs-relative loads, so they are atomic
+// with respect to preemption and migration):
+//   tls_vcore: the vcore whose kernel thread runs this code, or nullptr on a
+//              foreign thread. In a full-TLS uthread's TLS it is written by
+//              the vcore before every run_uthread.
+//   tls_self:  the running uthread, or nullptr in vcore context / foreign
+//              threads. A full-TLS uthread's TLS holds itself forever; a
+//              lightweight uthread runs on the vcore's TLS, which the vcore
+//              sets before the switch and clears on re-entry.
+// Both are initial-exec so their offset from the thread pointer is the same
+// in every TCB, which is how a vcore writes them into a uthread's TLS.
+//
+// Vcore::state transitions: ONLINE -> SPINNING -> PARKED by the vcore itself;
+// SPINNING|PARKED -> ONLINE by any thread (vcore_request, send_event) or by
+// the vcore itself. Whoever moves PARKED -> ONLINE must futex-wake `state`.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "parlib/event.h"
+#include "parlib/uthread.h"
+
+namespace parlib {
+
+enum VcoreState : uint32_t { kOnline = 0, kSpinning = 1, kParked = 2 };
+
+struct alignas(64) Vcore {
+    int id = 0;
+    int cpu = -1;                  // CPU it is pinned to
+    pid_t tid = 0;                 // kernel thread id (for notifications)
+    pthread_t thread{};
+    uint64_t fsbase = 0;           // its own TCB
+    char *stack_top = nullptr;     // vcore context restarts here
+    char *stack_lo = nullptr;      // lowest usable vcore-context address
+    std::atomic<uint32_t> state{kParked};
+    // The uthread running here, or interrupted here and still current.
+    // Written only by this vcore.
+    uthread *current = nullptr;
+    std::atomic<uint32_t> notif_pending{0};
+    // Intrusive multi-producer stack of events; consumer takes all at once.
+    alignas(64) std::atomic<event_msg *> events{nullptr};
+    // Statistics (this vcore writes; anyone may read).
+    std::atomic<uint64_t> parks{0}, wakeups{0}, entries{0};
+};
+
+extern Vcore *g_vcores;
+extern int g_max_vcores;
+
+extern thread_local Vcore *tls_vcore __attribute__((tls_model("initial-exec")));
+extern thread_local uthread *tls_self __attribute__((tls_model("initial-exec")));
+
+// Offsets of tls_vcore / tls_self from the thread pointer (same in all TCBs).
+extern intptr_t g_tls_vcore_off, g_tls_self_off;
+
+inline void write_tls_of(uint64_t fsbase, intptr_t off, void *value) {
+    *reinterpret_cast<void **>(static_cast<intptr_t>(fsbase) + off) = value;
+}
+
+// The vcore entry installed by the uthread layer.
+extern vcore_entry_fn g_vcore_entry;
+void vcore_set_entry(vcore_entry_fn fn);
+
+// Brings vcore `v` online if it is yielded; true if this call did it.
+bool vcore_wake(Vcore *v);
+
+// Notification signal (a real-time signal; see event.cpp).
+extern int g_notif_signal;
+void notif_init();
+bool notif_rip_excluded(uintptr_t rip);
+bool vcore_has_events(Vcore *v);
+
+// Static configuration read from the environment at init.
+struct Config {
+    int vcores;         // PARLIB_VCORES
+    uint64_t spin_us;   // PARLIB_SPIN_US
+    size_t stack_size;  // PARLIB_STACK_SIZE
+    int tls_pool;       // PARLIB_TLS_POOL
+};
+const Config &config();
+
+}  // namespace parlib
