@@ -210,7 +210,9 @@ int uthread_lib_init(struct uthread *main_thread,
     g_ops = ops;
     vcore_set_entry(uthread_vcore_entry);
     uthread *u = main_thread;
+    void *owner = u->owner;  // the 2LS may have labelled it already
     memset(u, 0, sizeof *u);
+    u->owner = owner;
     u->flags = UTHREAD_F_OWN_TLS | UTHREAD_F_MAIN;
     u->fsbase = read_fsbase();
     state_of(u).store(UTH_ST_RUNNING);

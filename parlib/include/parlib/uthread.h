@@ -88,6 +88,7 @@ struct uthread {
     void (*yield_fn)(struct uthread *, void *);
     void *yield_arg;
     int64_t switches;       /* times this uthread was run (statistics) */
+    void *owner;            /* the 2LS's: parlib never reads or writes it */
 };
 
 enum uthread_state {
@@ -105,7 +106,9 @@ enum {
 
 /* Turns the caller (the process's main thread, not yet a uthread) into the
  * uthread `main_thread`, installs `ops`, and resumes it on vcore 0. Only one
- * call per process; a second returns -EBUSY. Returns 0 or -errno. */
+ * call per process; a second returns -EBUSY. Returns 0 or -errno. Every
+ * field of main_thread but `owner` is (re)initialised: set `owner` first if
+ * thread_runnable needs it. */
 int uthread_lib_init(struct uthread *main_thread,
                      const struct schedule_ops *ops);
 

@@ -1,0 +1,138 @@
+// base_sched.cpp: the root of every scheduler tree.
+//
+// It owns the application's main context (main() runs in it from process
+// start: a library constructor turns the main thread into a lithe context
+// before main), runs any context associated with it (FIFO), takes harts from
+// the vcore layer, grants them to its entered children while they want more
+// than they hold, and otherwise gives the hart back to the system
+// (vcore_yield: spin for PARLIB_SPIN_US, then park).
+//
+// A child's request count (sum of its deltas) is the number of harts it
+// wants besides the one it entered on, so the base grants while
+// child->harts <= requested. `lock` protects the run queue and the
+// children list; it is released by the grant's unlock callback, after the
+// hart has been transferred.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <deque>
+#include <vector>
+
+#include <parlib/uthread.h>
+
+#include "internal.hpp"
+
+namespace lithe {
+
+extern const schedule_ops g_lithe_ops;
+lithe_sched_t *g_base = nullptr;
+
+namespace {
+
+struct Base {
+    lithe_sched_t sched;  // first: lithe hands us lithe_sched_t*
+    lithe_context_t main_ctx;
+    uint32_t lock = 0;
+    std::deque<lithe_context_t *> runq;
+    std::vector<lithe_sched_t *> children;
+    size_t rr = 0;  // round-robin position among children
+};
+
+Base *g_b = nullptr;
+
+void lock() {
+    while (__atomic_exchange_n(&g_b->lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&g_b->lock, __ATOMIC_RELAXED))
+            __builtin_ia32_pause();
+}
+void unlock() { __atomic_store_n(&g_b->lock, 0, __ATOMIC_RELEASE); }
+void unlock_cb(void *) { unlock(); }
+
+void enqueue(lithe_context_t *c) {
+    lock();
+    g_b->runq.push_back(c);
+    unlock();
+}
+
+void hart_request(lithe_sched_t *, lithe_sched_t *, int delta) {
+    if (delta > 0) vcore_request(delta);
+}
+
+void child_enter(lithe_sched_t *, lithe_sched_t *child) {
+    lock();
+    g_b->children.push_back(child);
+    unlock();
+}
+
+void child_exit(lithe_sched_t *, lithe_sched_t *child) {
+    lock();
+    auto &v = g_b->children;
+    for (size_t i = 0; i < v.size(); ++i)
+        if (v[i] == child) {
+            v.erase(v.begin() + static_cast<long>(i));
+            break;
+        }
+    unlock();
+}
+
+void hart_return(lithe_sched_t *, lithe_sched_t *) {}
+
+void hart_enter(lithe_sched_t *) {
+    lock();
+    if (!g_b->runq.empty()) {
+        lithe_context_t *c = g_b->runq.front();
+        g_b->runq.pop_front();
+        unlock();
+        lithe_context_run(c);
+    }
+    auto &v = g_b->children;
+    for (size_t k = 0; k < v.size(); ++k) {
+        lithe_sched_t *child = v[(g_b->rr + k) % v.size()];
+        int held = __atomic_load_n(&child->harts, __ATOMIC_RELAXED);
+        int64_t want = __atomic_load_n(&child->requested, __ATOMIC_RELAXED);
+        if (held <= want) {
+            g_b->rr = (g_b->rr + k + 1) % v.size();
+            lithe_hart_grant(child, unlock_cb, nullptr);
+            // Returned: the child is exiting; the lock is still ours.
+        }
+    }
+    unlock();
+    lithe_hart_yield();
+}
+
+void sched_enter(lithe_sched_t *) {}
+void sched_exit(lithe_sched_t *) {}
+void context_block(lithe_sched_t *, lithe_context_t *) {}
+
+void context_unblock(lithe_sched_t *, lithe_context_t *c) {
+    enqueue(c);
+    vcore_request(1);
+}
+
+void context_yield(lithe_sched_t *, lithe_context_t *c) { enqueue(c); }
+void context_exit(lithe_sched_t *, lithe_context_t *) {}
+
+const lithe_sched_funcs g_base_funcs = {
+    hart_request, child_enter, child_exit, hart_return, hart_enter,
+    sched_enter, sched_exit, context_block, context_unblock, context_yield,
+    context_exit,
+};
+
+// Runs before main(): from here on main() is the base's main context.
+__attribute__((constructor)) void lithe_init() {
+    if (vcore_lib_init() != 0) fatal("lithe: vcore_lib_init failed");
+    g_nharts = max_vcores();
+    g_harts = new Hart[g_nharts];
+    g_b = new Base;  // immortal
+    g_base = &g_b->sched;
+    lithe_sched_init(g_base, &g_base_funcs, &g_b->main_ctx);
+    g_base->state = kEntered;
+    lithe_context_t *m = &g_b->main_ctx;
+    m->id = 0;
+    m->uth.owner = m;  // thread_runnable(main) needs the label at once
+    int rc = uthread_lib_init(&m->uth, &g_lithe_ops);
+    if (rc) fatal("lithe: uthread_lib_init failed (%d)", rc);
+}
+
+}  // namespace
+}  // namespace lithe

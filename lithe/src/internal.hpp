@@ -1,0 +1,66 @@
+// internal.hpp: lithe's shared internals: per-hart state, scheduler states,
+// the misuse reporter, and the "current scheduler" override.
+//
+// Per-hart state (Hart) is touched only by code running on that hart in hart
+// context, except `current`, which tools read racily (lithe_hart_owner).
+// Scheduler bookkeeping fields in struct lithe_sched are atomics accessed
+// with __atomic builtins; `lock` (a spinlock word) orders a grant's
+// state check against lithe_sched_exit marking the scheduler EXITING.
+// Lock order: a scheduler's own lock may be held while taking a child's
+// `lock`, never the reverse.
+#pragma once
+
+#include <lithe/lithe.h>
+#include <parlib/vcore.h>
+
+#include <cstdint>
+
+namespace lithe {
+
+enum SchedState : uint32_t { kInit = 0, kEntered = 1, kExiting = 2, kExited = 3 };
+
+struct alignas(64) Hart {
+    lithe_sched_t *current = nullptr;  // nullptr = with the system (vcore)
+    uint64_t since_ns = 0;             // when `current` became current
+    void (*unlock)(void *) = nullptr;  // pending grant callback
+    void *unlock_arg = nullptr;
+};
+
+extern Hart *g_harts;
+extern int g_nharts;
+extern thread_local lithe_sched_t *tls_override;
+
+Hart *here();                       // this hart; hart context only
+void set_current(Hart *h, lithe_sched_t *to);
+uint64_t now_ns();
+
+// Reports API misuse: aborts naming the call under LITHE_MISUSE_ABORT,
+// otherwise returns `code`.
+int misuse(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+[[noreturn]] void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Runs a callback with lithe_sched_current() == s.
+template <class F>
+inline void with_current(lithe_sched_t *s, F &&f) {
+    lithe_sched_t *saved = tls_override;
+    tls_override = s;
+    f();
+    tls_override = saved;
+}
+
+// Spinlock on a scheduler's `lock` word.
+void sched_lock(lithe_sched_t *s);
+void sched_unlock(lithe_sched_t *s);
+
+inline uint32_t sched_state(lithe_sched_t *s) {
+    return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+}
+
+// Hart-context entry points reached through vcore_reenter.
+[[noreturn]] void hart_enter_current();
+
+// The base scheduler (root of every tree).
+extern lithe_sched_t *g_base;
+void base_init();
+
+}  // namespace lithe

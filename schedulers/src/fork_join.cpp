@@ -1,0 +1,385 @@
+// fork_join.cpp: the fork-join scheduler (fork_join.h).
+//
+// State and locks: each hart has a run queue (Queue, own spinlock). The
+// scheduler lock `Impl::lock` protects children, rr, live, the join waiters
+// and the unjoined-exited list; it may be held while lithe_hart_grant takes
+// the child's lithe lock (parent before child), and is released by the
+// grant's unlock callback. No lock is held across a context switch.
+// Free lists (contexts, schedulers) are process-wide and immortal.
+//
+// Request accounting: +1 when a context becomes runnable (enqueue), -1 when
+// a hart dequeues it to run, so `requested` = runnable-but-waiting contexts
+// plus the children's requests forwarded through us.
+#include <lithe/fork_join.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace {
+
+class Spin {
+  public:
+    void lock() {
+        while (f_.exchange(true, std::memory_order_acquire))
+            while (f_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+    }
+    bool try_lock() { return !f_.exchange(true, std::memory_order_acquire); }
+    void unlock() { f_.store(false, std::memory_order_release); }
+
+  private:
+    std::atomic<bool> f_{false};
+};
+
+struct alignas(64) Queue {
+    Spin lock;
+    std::deque<lithe_context_t *> q;
+};
+
+struct FjCtx;
+
+struct Impl {
+    std::unique_ptr<Queue[]> queues;
+    int nq = 0;
+    Spin lock;
+    std::vector<lithe_sched_t *> children;
+    size_t rr = 0;
+    int64_t live = 0;  // created, not finished
+    lithe_context_t *join_all_waiter = nullptr;
+    std::vector<FjCtx *> exited;  // finished, not joined yet
+};
+
+struct CtxImpl {
+    bool done = false;
+    lithe_context_t *joiner = nullptr;
+};
+
+struct FjCtx {
+    lithe_fj_context_t pub;  // first
+    CtxImpl impl;
+};
+
+Impl *impl_of(lithe_fj_sched_t *s) { return static_cast<Impl *>(s->impl); }
+lithe_fj_sched_t *fj_of(lithe_sched_t *s) {
+    return reinterpret_cast<lithe_fj_sched_t *>(s);
+}
+FjCtx *fjctx_of(lithe_context_t *c) { return reinterpret_cast<FjCtx *>(c); }
+
+// ---- process-wide free lists ----
+struct FreeLists {
+    Spin lock;
+    std::vector<FjCtx *> ctxs;
+    std::vector<lithe_fj_sched_t *> scheds;
+};
+FreeLists &free_lists() {
+    static FreeLists *f = new FreeLists;  // immortal
+    return *f;
+}
+constexpr size_t kMaxFreeCtxs = 1024;
+
+thread_local uint32_t tls_rand = 0x9e3779b9u;
+uint32_t next_rand() {
+    uint32_t x = tls_rand;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return tls_rand = x ? x : 1;
+}
+
+int my_queue(Impl *im) {
+    int v = vcore_id();
+    return v >= 0 ? v % im->nq : 0;
+}
+
+lithe_context_t *pop_local(Impl *im) {
+    Queue &q = im->queues[my_queue(im)];
+    std::lock_guard<Spin> g(q.lock);
+    if (q.q.empty()) return nullptr;
+    lithe_context_t *c = q.q.back();
+    q.q.pop_back();
+    return c;
+}
+
+lithe_context_t *steal(Impl *im) {
+    int n = im->nq, start = static_cast<int>(next_rand() % n);
+    for (int k = 0; k < n; ++k) {
+        Queue &q = im->queues[(start + k) % n];
+        if (!q.lock.try_lock()) continue;
+        lithe_context_t *c = nullptr;
+        if (!q.q.empty()) {
+            c = q.q.front();
+            q.q.pop_front();
+        }
+        q.lock.unlock();
+        if (c) return c;
+    }
+    return nullptr;
+}
+
+void unlock_impl(void *p) { static_cast<Impl *>(p)->lock.unlock(); }
+
+void fj_start(void *p) {
+    auto *c = static_cast<FjCtx *>(p);
+    c->pub.fn(c->pub.arg);
+}
+
+// Returns a joined context to the free list (or frees it).
+void release_ctx(FjCtx *c) {
+    lithe_context_reassociate(&c->pub.ctx, lithe_sched_base());
+    FreeLists &f = free_lists();
+    {
+        std::lock_guard<Spin> g(f.lock);
+        if (f.ctxs.size() < kMaxFreeCtxs) {
+            f.ctxs.push_back(c);
+            return;
+        }
+    }
+    lithe_context_cleanup(&c->pub.ctx);
+    delete c;
+}
+
+struct JoinArg {
+    lithe_fj_sched_t *s;
+    FjCtx *c;  // nullptr = join all
+};
+
+void join_block_cb(lithe_context_t *self, void *p) {
+    auto *j = static_cast<JoinArg *>(p);
+    Impl *im = impl_of(j->s);
+    bool ready;
+    {
+        std::lock_guard<Spin> g(im->lock);
+        if (j->c) {
+            ready = j->c->impl.done;
+            if (!ready) j->c->impl.joiner = self;
+        } else {
+            ready = im->live == 0;
+            if (!ready) im->join_all_waiter = self;
+        }
+    }
+    if (ready) lithe_context_unblock(self);
+}
+
+}  // namespace
+
+extern "C" {
+
+void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
+    Impl *im = impl_of(s);
+    {
+        Queue &q = im->queues[my_queue(im)];
+        std::lock_guard<Spin> g(q.lock);
+        q.q.push_back(c);
+    }
+    lithe_hart_request(1);
+}
+
+void lithe_fj_hart_request(lithe_sched_t *, lithe_sched_t *, int d) {
+    lithe_hart_request(d);  // forward: demand propagates to the root
+}
+
+void lithe_fj_child_enter(lithe_sched_t *self, lithe_sched_t *child) {
+    Impl *im = impl_of(fj_of(self));
+    std::lock_guard<Spin> g(im->lock);
+    im->children.push_back(child);
+}
+
+void lithe_fj_child_exit(lithe_sched_t *self, lithe_sched_t *child) {
+    Impl *im = impl_of(fj_of(self));
+    {
+        std::lock_guard<Spin> g(im->lock);
+        auto &v = im->children;
+        for (size_t i = 0; i < v.size(); ++i)
+            if (v[i] == child) {
+                v.erase(v.begin() + static_cast<long>(i));
+                break;
+            }
+    }
+    struct lithe_sched_stats st;
+    lithe_sched_stats(child, &st);
+    if (st.requested != 0) lithe_hart_request(static_cast<int>(-st.requested));
+}
+
+void lithe_fj_hart_return(lithe_sched_t *, lithe_sched_t *) {}
+
+void lithe_fj_hart_enter(lithe_sched_t *self) {
+    lithe_fj_sched_t *s = fj_of(self);
+    Impl *im = impl_of(s);
+    im->lock.lock();
+    size_t n = im->children.size();
+    for (size_t k = 0; k < n; ++k) {
+        lithe_sched_t *child = im->children[(im->rr + k) % n];
+        struct lithe_sched_stats st;
+        lithe_sched_stats(child, &st);
+        if (st.harts <= st.requested) {
+            im->rr = (im->rr + k + 1) % n;
+            lithe_hart_grant(child, unlock_impl, im);
+            // Returned: that child is exiting; we still hold the lock.
+        }
+    }
+    im->lock.unlock();
+    lithe_context_t *c = pop_local(im);
+    if (!c) c = steal(im);
+    if (c) {
+        lithe_hart_request(-1);
+        lithe_context_run(c);
+    }
+    lithe_hart_yield();
+}
+
+void lithe_fj_sched_enter(lithe_sched_t *) {}
+void lithe_fj_sched_exit(lithe_sched_t *) {}
+void lithe_fj_context_block(lithe_sched_t *, lithe_context_t *) {}
+
+void lithe_fj_context_unblock(lithe_sched_t *self, lithe_context_t *c) {
+    lithe_fj_enqueue(fj_of(self), c);
+}
+
+void lithe_fj_context_yield(lithe_sched_t *self, lithe_context_t *c) {
+    lithe_fj_enqueue(fj_of(self), c);
+}
+
+void lithe_fj_context_exit(lithe_sched_t *self, lithe_context_t *ctx) {
+    Impl *im = impl_of(fj_of(self));
+    FjCtx *c = fjctx_of(ctx);
+    lithe_context_t *joiner, *all = nullptr;
+    {
+        std::lock_guard<Spin> g(im->lock);
+        c->impl.done = true;
+        joiner = c->impl.joiner;
+        if (!joiner) im->exited.push_back(c);
+        if (--im->live == 0) {
+            all = im->join_all_waiter;
+            im->join_all_waiter = nullptr;
+        }
+    }
+    if (joiner) lithe_context_unblock(joiner);
+    if (all) lithe_context_unblock(all);
+}
+
+const struct lithe_sched_funcs lithe_fj_sched_funcs = {
+    lithe_fj_hart_request, lithe_fj_child_enter,   lithe_fj_child_exit,
+    lithe_fj_hart_return,  lithe_fj_hart_enter,    lithe_fj_sched_enter,
+    lithe_fj_sched_exit,   lithe_fj_context_block, lithe_fj_context_unblock,
+    lithe_fj_context_yield, lithe_fj_context_exit,
+};
+
+lithe_fj_sched_t *lithe_fj_sched_create_funcs(
+    const struct lithe_sched_funcs *f) {
+    lithe_fj_sched_t *s = nullptr;
+    {
+        FreeLists &fl = free_lists();
+        std::lock_guard<Spin> g(fl.lock);
+        if (!fl.scheds.empty()) {
+            s = fl.scheds.back();
+            fl.scheds.pop_back();
+        }
+    }
+    if (!s) {
+        s = new lithe_fj_sched_t{};
+        auto *im = new Impl;
+        im->nq = lithe_num_harts() > 0 ? lithe_num_harts() : 1;
+        im->queues.reset(new Queue[im->nq]);
+        s->impl = im;
+    }
+    s->funcs = *f;
+    s->user = nullptr;
+    Impl *im = impl_of(s);
+    im->rr = 0;
+    im->live = 0;
+    im->join_all_waiter = nullptr;
+    if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK)
+        return nullptr;
+    return s;
+}
+
+lithe_fj_sched_t *lithe_fj_sched_create(void) {
+    return lithe_fj_sched_create_funcs(&lithe_fj_sched_funcs);
+}
+
+void lithe_fj_sched_destroy(lithe_fj_sched_t *s) {
+    Impl *im = impl_of(s);
+    {
+        std::lock_guard<Spin> g(im->lock);
+        for (FjCtx *c : im->exited) release_ctx(c);
+        im->exited.clear();
+        im->children.clear();
+    }
+    FreeLists &fl = free_lists();
+    std::lock_guard<Spin> g(fl.lock);
+    fl.scheds.push_back(s);
+}
+
+lithe_fj_context_t *lithe_fj_context_create(lithe_fj_sched_t *s,
+                                            size_t stack_size,
+                                            void (*fn)(void *), void *arg) {
+    FjCtx *c = nullptr;
+    if (stack_size == 0) {
+        FreeLists &fl = free_lists();
+        std::lock_guard<Spin> g(fl.lock);
+        if (!fl.ctxs.empty()) {
+            c = fl.ctxs.back();
+            fl.ctxs.pop_back();
+        }
+    }
+    if (c) {
+        lithe_context_reassociate(&c->pub.ctx, &s->sched);
+        lithe_context_recycle(&c->pub.ctx, fj_start, c);
+    } else {
+        c = new FjCtx{};
+        struct lithe_context_attr a = {stack_size, true};
+        if (lithe_context_init_attr(&c->pub.ctx, fj_start, c, &a) !=
+            LITHE_OK) {
+            delete c;
+            return nullptr;
+        }
+        if (c->pub.ctx.sched != &s->sched)
+            lithe_context_reassociate(&c->pub.ctx, &s->sched);
+    }
+    c->pub.sched = s;
+    c->pub.fn = fn;
+    c->pub.arg = arg;
+    c->pub.impl = &c->impl;
+    c->impl = CtxImpl{};
+    {
+        Impl *im = impl_of(s);
+        std::lock_guard<Spin> g(im->lock);
+        ++im->live;
+    }
+    lithe_fj_enqueue(s, &c->pub.ctx);
+    return &c->pub;
+}
+
+void lithe_fj_context_join(lithe_fj_context_t *pc) {
+    FjCtx *c = reinterpret_cast<FjCtx *>(pc);
+    lithe_fj_sched_t *s = c->pub.sched;
+    JoinArg j{s, c};
+    lithe_context_block(join_block_cb, &j);
+    Impl *im = impl_of(s);
+    {
+        std::lock_guard<Spin> g(im->lock);
+        auto &v = im->exited;
+        for (size_t i = 0; i < v.size(); ++i)
+            if (v[i] == c) {
+                v.erase(v.begin() + static_cast<long>(i));
+                break;
+            }
+    }
+    release_ctx(c);
+}
+
+void lithe_fj_sched_join_all(lithe_fj_sched_t *s) {
+    JoinArg j{s, nullptr};
+    lithe_context_block(join_block_cb, &j);
+    Impl *im = impl_of(s);
+    std::vector<FjCtx *> done;
+    {
+        std::lock_guard<Spin> g(im->lock);
+        done.swap(im->exited);
+    }
+    for (FjCtx *c : done) release_ctx(c);
+}
+
+}  // extern "C"

@@ -1,0 +1,71 @@
+// Fork-join scheduler: create/join, nesting, accounting after exit.
+#include <catch2/catch.hpp>
+#include <lithe/fork_join.h>
+#include <lithe/lithe.h>
+
+#include <atomic>
+#include <vector>
+
+namespace {
+
+struct Work {
+    std::atomic<int> *count;
+    int yields;
+};
+
+void work_fn(void *p) {
+    auto *w = static_cast<Work *>(p);
+    for (int i = 0; i < w->yields; ++i) lithe_context_yield();
+    w->count->fetch_add(1);
+}
+
+int run_fj(int n, int yields) {
+    std::atomic<int> count{0};
+    Work w{&count, yields};
+    lithe_fj_sched_t *s = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&s->sched) == LITHE_OK);
+    REQUIRE(lithe_sched_current() == &s->sched);
+    for (int i = 0; i < n; ++i)
+        REQUIRE(lithe_fj_context_create(s, 0, work_fn, &w) != nullptr);
+    lithe_fj_sched_join_all(s);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(s);
+    return count.load();
+}
+
+}  // namespace
+
+TEST_CASE("fork-join: create, run and join contexts") {
+    lithe_sched_t *base = lithe_sched_base();
+    REQUIRE(run_fj(100, 3) == 100);
+    REQUIRE(lithe_sched_current() == base);
+    REQUIRE(run_fj(1000, 0) == 1000);
+    struct lithe_sched_stats st;
+    lithe_sched_stats(base, &st);
+    REQUIRE(st.children == 0);
+}
+
+namespace {
+std::atomic<int> g_leaves{0};
+void nested_fn(void *p) {
+    int depth = static_cast<int>(reinterpret_cast<intptr_t>(p));
+    if (depth == 0) {
+        g_leaves.fetch_add(1);
+        return;
+    }
+    lithe_fj_sched_t *s = lithe_fj_sched_create();
+    lithe_sched_enter(&s->sched);
+    for (int i = 0; i < 3; ++i)
+        lithe_fj_context_create(s, 0, nested_fn,
+                                reinterpret_cast<void *>(intptr_t(depth - 1)));
+    lithe_fj_sched_join_all(s);
+    lithe_sched_exit();
+    lithe_fj_sched_destroy(s);
+}
+}  // namespace
+
+TEST_CASE("fork-join: nested three levels deep") {
+    g_leaves = 0;
+    nested_fn(reinterpret_cast<void *>(intptr_t(4)));
+    REQUIRE(g_leaves == 81);
+}
