@@ -8,7 +8,9 @@
 // scheduler's main context), joins them all, exits and destroys the
 // scheduler. A piece may call the helpers again (or enter any other lithe
 // scheduler): each nested call becomes a child of the scheduler running
-// that piece, so nesting composes to any depth.
+// that piece, so nesting composes to any depth. Nothing forks (the pieces
+// run in the caller, no scheduler) for a single callable, or for a
+// parallel_for with one chunk or on one hart.
 //
 // Exceptions: an exception escaping a piece is captured; after every piece
 // has finished, the first one captured (in time) is rethrown in the caller
