@@ -28,7 +28,7 @@ int main() {
     g_mxcsr_flag = g_mxcsr | 0x20;  // + the sticky precision flag
 
     bench::Suite s("primitives");
-    const int64_t n = 2'000'000;
+    const int64_t n = 200'000;
     s.add_timed("loop overhead", n, [](int64_t k) {
         for (int64_t i = 0; i < k; ++i) asm volatile("");
     });
@@ -88,7 +88,7 @@ int main() {
     s.add_timed("clock_gettime(MONOTONIC)", n / 10, [](int64_t k) {
         for (int64_t i = 0; i < k; ++i) bench::now_ns();
     });
-    s.run();
+    s.run(3 * bench::rounds_from_env());  // short rounds: afford many
     s.print("Machine primitives on the switch path",
             "Throughput of each operation in a tight loop (plain process). "
             "They explain the yield costs: a full-TLS yield through "

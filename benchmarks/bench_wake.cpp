@@ -342,6 +342,8 @@ int main(int argc, char **argv) {
     idle.print("Idle vcore CPU cost: spinning vs parked",
                "CPU time of vcore 1's kernel thread per wall second while "
                "nothing is runnable (150 ms windows, main asleep), in a child "
-               "process per round with PARLIB_SPIN_US as shown.");
+               "process per round with PARLIB_SPIN_US as shown. A spinning "
+               "vcore takes all the CPU it is given: below 100% only when "
+               "other processes compete for its CPU.");
     return 0;
 }

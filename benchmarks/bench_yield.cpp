@@ -8,12 +8,14 @@
 //  - a direct handoff (the yield callback runs the partner with run_uthread,
 //    skipping the vcore entry and the run queue): parlib's mechanism floor;
 //  - references: two NPTL threads pinned to one CPU ping-ponging on a futex,
-//    and a raw Boost.Context jump_fcontext ping-pong.
+//    and a raw Boost.Context jump_fcontext ping-pong, also with one
+//    wrfsbase per jump (what switching TLS adds to the cheapest switch).
 // All variants are interleaved in the same process (harness.hpp).
 #include <boost/context/detail/fcontext.hpp>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -158,19 +160,34 @@ void nptl_round(int64_t n) {
 
 // ---- Boost.Context: raw fcontext ping-pong ------------------------------
 
-bctx::fcontext_t g_fiber;
+bctx::fcontext_t g_fiber, g_fiber_fs;
 
 void fiber_main(bctx::transfer_t t) {
     for (;;) t = bctx::jump_fcontext(t.fctx, nullptr);
 }
 
-void boost_start() {
+// The floor of any switch that also changes TLS: one wrfsbase per jump. It
+// rewrites the current FS base (the main uthread's TCB, which both sides
+// run on here), which costs what writing another TCB's would.
+inline void rewrite_fs() {
+    uint64_t fs;
+    asm volatile("mov %%fs:0, %0" : "=r"(fs));
+    asm volatile("wrfsbase %0" ::"r"(fs));
+}
+
+void fiber_fs_main(bctx::transfer_t t) {
+    for (;;) {
+        rewrite_fs();
+        t = bctx::jump_fcontext(t.fctx, nullptr);
+    }
+}
+
+bctx::fcontext_t boost_start(void (*fn)(bctx::transfer_t)) {
     constexpr size_t kStack = 64 << 10;
     void *s = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (s == MAP_FAILED) bsched::die("mmap", errno);
-    g_fiber = bctx::make_fcontext(static_cast<char *>(s) + kStack, kStack,
-                                  fiber_main);
+    return bctx::make_fcontext(static_cast<char *>(s) + kStack, kStack, fn);
 }
 
 void boost_round(int64_t n) {
@@ -179,13 +196,24 @@ void boost_round(int64_t n) {
     g_fiber = f;
 }
 
+void boost_fs_round(int64_t n) {
+    bctx::fcontext_t f = g_fiber_fs;
+    for (int64_t i = 0; i < n; ++i) {
+        rewrite_fs();
+        f = bctx::jump_fcontext(f, nullptr).fctx;
+    }
+    g_fiber_fs = f;
+}
+
 }  // namespace
 
 int main() {
     setenv("PARLIB_VCORES", "1", 1);  // the benchmark is defined on one vcore
     bsched::init();
     nptl_start(sched_getcpu());  // the vcore's CPU; idle while the pair runs
-    boost_start();
+    g_fiber = boost_start(fiber_main);
+    bool fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
+    if (fsgsbase) g_fiber_fs = boost_start(fiber_fs_main);
 
     static Pair full, light, full_h, light_h, full_fifo;
     const char *kFull = "uthread, full TLS, via 2LS";
@@ -195,22 +223,24 @@ int main() {
     const char *kLightH = "uthread, lightweight, direct handoff";
     const char *kNptl = "NPTL futex ping-pong, 1 CPU";
     const char *kBoost = "Boost.Context jump_fcontext";
+    const char *kBoostFs = "Boost.Context jump_fcontext + wrfsbase per jump";
 
     bench::Suite s("yield round trip");
-    s.add_timed(kFull, 40000, [](int64_t n) { run_pair_sched(full, n, true); });
-    s.add_timed(kLight, 40000,
+    s.add_timed(kFull, 10000, [](int64_t n) { run_pair_sched(full, n, true); });
+    s.add_timed(kLight, 20000,
                 [](int64_t n) { run_pair_sched(light, n, false); });
-    s.add_timed(kFifo, 40000, [](int64_t n) {
+    s.add_timed(kFifo, 10000, [](int64_t n) {
         bsched::g_request_every_enqueue = true;
         run_pair_sched(full_fifo, n, true);
         bsched::g_request_every_enqueue = false;
     });
-    s.add_timed(kFullH, 40000,
+    s.add_timed(kFullH, 10000,
                 [](int64_t n) { run_pair_handoff(full_h, n, true); });
-    s.add_timed(kLightH, 40000,
+    s.add_timed(kLightH, 20000,
                 [](int64_t n) { run_pair_handoff(light_h, n, false); });
-    s.add_timed(kNptl, 3000, nptl_round);
-    s.add_timed(kBoost, 400000, boost_round);
+    s.add_timed(kNptl, 200, nptl_round);
+    s.add_timed(kBoost, 100000, boost_round);
+    if (fsgsbase) s.add_timed(kBoostFs, 50000, boost_fs_round);
 
     for (const char *v : {kFull, kLight}) {
         s.target_speedup(v, kNptl, 40, "≥ 40x faster than NPTL");
@@ -218,7 +248,8 @@ int main() {
     }
     for (const char *v : {kFifo, kFullH, kLightH}) s.compare(v, kBoost);
     s.compare(kNptl, kBoost);
-    s.run();
+    if (fsgsbase) s.compare(kBoostFs, kBoost);
+    s.run(3 * bench::rounds_from_env());  // ~1 ms rounds: afford many
     s.print("Yield round trip (A → B → A) on one core",
             "One op = two switches. uthreads: two uthreads on one vcore "
             "(PARLIB_VCORES=1) yielding through the scheduler; \"direct "
@@ -226,6 +257,8 @@ int main() {
             "(no vcore entry, no run queue): parlib's mechanism floor. "
             "NPTL: two threads pinned to the vcore's CPU waking each other "
             "with FUTEX_WAKE / FUTEX_WAIT. Boost: raw jump_fcontext "
-            "ping-pong (no TLS switch, no scheduler).");
+            "ping-pong (no TLS switch, no scheduler); \"+ wrfsbase per "
+            "jump\" adds the one TLS write any full-TLS switch needs: the "
+            "floor for a full-TLS uthread switch on this CPU.");
     return 0;
 }

@@ -9,7 +9,9 @@
 // the one it is compared with, and the ratio is then meaningless. Here every
 // comparison is between variants of one process measured in the same rounds:
 // round r runs every variant once, in an order rotated each round, and the
-// rounds are repeated (BENCH_ROUNDS, default 15). A variant's value for a
+// rounds are repeated (BENCH_ROUNDS, default 15; a suite whose rounds are
+// short may run a multiple of it: more rounds make the median shrug off
+// more bursts of interference). A variant's value for a
 // round is "per operation" (a batch of `iters` operations timed as a whole,
 // or a value the variant measures itself, e.g. the median of latency
 // samples); we report the median over rounds with min and max, and ratios of
@@ -124,7 +126,8 @@ class Suite {
     void print(const std::string &heading,
                const std::string &description = "") const {
         printf("### %s\n\n", heading.c_str());
-        if (!description.empty()) printf("%s\n\n", description.c_str());
+        if (!description.empty()) printf("%s ", description.c_str());
+        printf("%d interleaved rounds after a warm-up round.\n\n", rounds_);
         printf("| benchmark | variant | median %s | min | max | ratio vs "
                "reference | target | met? |\n",
                unit_.c_str());
