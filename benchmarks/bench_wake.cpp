@@ -20,7 +20,6 @@
 //    the whole measurement) and with the default 50 (it parks after 50 µs),
 //    alternating the two as interleaved rounds.
 #include <fcntl.h>
-#include <parlib/event.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
@@ -30,7 +29,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <parlib/event.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <string>

@@ -6,7 +6,8 @@
 //    (FS base switched) and lightweight (vcore's TLS) variants.
 //  - the same with fifo_sched's policy of a vcore_request per enqueue;
 //  - a direct handoff (the yield callback runs the partner with run_uthread,
-//    skipping the vcore entry and the run queue): parlib's mechanism floor;
+//    skipping the vcore entry and the run queue): the floor of a switch
+//    through vcore context;
 //  - references: two NPTL threads pinned to one CPU ping-ponging on a futex,
 //    and a raw Boost.Context jump_fcontext ping-pong, also with one
 //    wrfsbase per jump (what switching TLS adds to the cheapest switch).
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "bench_sched.hpp"
@@ -254,7 +256,8 @@ int main() {
             "One op = two switches. uthreads: two uthreads on one vcore "
             "(PARLIB_VCORES=1) yielding through the scheduler; \"direct "
             "handoff\" = the yield callback calls run_uthread(partner) "
-            "(no vcore entry, no run queue): parlib's mechanism floor. "
+            "(no vcore entry, no run queue): the floor of a switch through "
+            "vcore context. "
             "NPTL: two threads pinned to the vcore's CPU waking each other "
             "with FUTEX_WAKE / FUTEX_WAIT. Boost: raw jump_fcontext "
             "ping-pong (no TLS switch, no scheduler); \"+ wrfsbase per "

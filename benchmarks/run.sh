@@ -34,6 +34,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git -C "$root" status --porcelain 2>/dev/null | grep -qv '^??' && echo " (with uncommitted changes)" || true)
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tables=$(mktemp)
 trap 'rm -f "$tables"' EXIT
 start=$(date +%s)
@@ -55,7 +56,10 @@ missed=$(grep -F '| **no** |' "$tables" |
     echo "from commit \`$commit\`$dirty. Machine: $(nproc) CPUs ($cpu),"
     echo "kernel $(uname -r), $(ldd --version | head -1 | sed 's/^ldd //')."
     echo "Build: CMAKE_BUILD_TYPE=${build_type:-?}, LITHE_ASSERTS=${asserts:-?}."
-    echo "Total benchmark time: ${total} s."
+    echo "Total benchmark time: ${total} s. Load average (1, 5, 15 min) at"
+    echo "the start: $load_start; at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "(other jobs share this machine: a load above ~2 means the numbers"
+    echo "below were measured under contention)."
     echo
     echo "Methodology: every table compares variants measured in the same"
     echo "process and in the same rounds: each round runs every variant once"
