@@ -16,7 +16,7 @@ mkdir -p "$root/docs"
 shopt -s nullglob
 # The report reads best in this order; any other bench_* follows.
 bins=()
-for name in bench_yield bench_create bench_wake bench_primitives; do
+for name in bench_yield bench_create bench_wake bench_primitives bench_lithe; do
     [ -x "$build/benchmarks/$name" ] && bins+=("$build/benchmarks/$name")
 done
 for b in "$build"/benchmarks/bench_*; do

@@ -7,9 +7,11 @@
 // grant's unlock callback. No lock is held across a context switch.
 // Free lists (contexts, schedulers) are process-wide and immortal.
 //
-// Request accounting: +1 when a context becomes runnable (enqueue), -1 when
-// a hart dequeues it to run, so `requested` = runnable-but-waiting contexts
-// plus the children's requests forwarded through us.
+// Request accounting (docs/writing-a-scheduler.md#request-accounting): +1
+// when a context becomes runnable (made or unblocked), -1 when it blocks or
+// exits, nothing on yield or dequeue, so `requested` = runnable or running
+// contexts minus the entering one, plus the children's requests forwarded
+// through us. Parents grant while harts <= requested.
 #include <lithe/fork_join.h>
 
 #include <atomic>
@@ -166,13 +168,16 @@ void join_block_cb(lithe_context_t *self, void *p) {
 
 extern "C" {
 
-void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
+// Puts a context of `s` on this hart's run queue (no request).
+static void push(lithe_fj_sched_t *s, lithe_context_t *c) {
     Impl *im = impl_of(s);
-    {
-        Queue &q = im->queues[my_queue(im)];
-        std::lock_guard<Spin> g(q.lock);
-        q.q.push_back(c);
-    }
+    Queue &q = im->queues[my_queue(im)];
+    std::lock_guard<Spin> g(q.lock);
+    q.q.push_back(c);
+}
+
+void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
+    push(s, c);
     lithe_hart_request(1);
 }
 
@@ -222,26 +227,26 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     im->lock.unlock();
     lithe_context_t *c = pop_local(im);
     if (!c) c = steal(im);
-    if (c) {
-        lithe_hart_request(-1);
-        lithe_context_run(c);
-    }
+    if (c) lithe_context_run(c);
     lithe_hart_yield();
 }
 
 void lithe_fj_sched_enter(lithe_sched_t *) {}
 void lithe_fj_sched_exit(lithe_sched_t *) {}
-void lithe_fj_context_block(lithe_sched_t *, lithe_context_t *) {}
+void lithe_fj_context_block(lithe_sched_t *, lithe_context_t *) {
+    lithe_hart_request(-1);
+}
 
 void lithe_fj_context_unblock(lithe_sched_t *self, lithe_context_t *c) {
     lithe_fj_enqueue(fj_of(self), c);
 }
 
 void lithe_fj_context_yield(lithe_sched_t *self, lithe_context_t *c) {
-    lithe_fj_enqueue(fj_of(self), c);
+    push(fj_of(self), c);  // still runnable: no new request
 }
 
 void lithe_fj_context_exit(lithe_sched_t *self, lithe_context_t *ctx) {
+    lithe_hart_request(-1);
     Impl *im = impl_of(fj_of(self));
     FjCtx *c = fjctx_of(ctx);
     lithe_context_t *joiner, *all = nullptr;

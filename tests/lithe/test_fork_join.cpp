@@ -4,6 +4,7 @@
 #include <lithe/lithe.h>
 
 #include <atomic>
+#include <chrono>
 #include <vector>
 
 namespace {
@@ -68,4 +69,33 @@ TEST_CASE("fork-join: nested three levels deep") {
     g_leaves = 0;
     nested_fn(reinterpret_cast<void *>(intptr_t(4)));
     REQUIRE(g_leaves == 81);
+}
+
+namespace {
+std::atomic<int> g_started{0}, g_saw_all{0};
+int g_n = 0;
+void spin_until_all(void *) {
+    g_started++;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (g_started.load() < g_n && std::chrono::steady_clock::now() < end) {
+    }
+    if (g_started.load() == g_n) g_saw_all++;
+}
+}  // namespace
+
+// Request accounting regression: with N runnable contexts and N harts, all
+// N run at once (counting -1 on dequeue instead of on block/exit stopped
+// granting at N-1 harts once the entering context blocked in join_all).
+TEST_CASE("fork-join: N runnable contexts get N harts") {
+    g_n = lithe_num_harts();
+    g_started = 0;
+    g_saw_all = 0;
+    lithe_fj_sched_t *s = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&s->sched) == LITHE_OK);
+    for (int i = 0; i < g_n; ++i)
+        lithe_fj_context_create(s, 0, spin_until_all, nullptr);
+    lithe_fj_sched_join_all(s);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(s);
+    REQUIRE(g_saw_all.load() == g_n);  // all ran at the same time
 }

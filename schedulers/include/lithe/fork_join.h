@@ -12,8 +12,9 @@
  * Policy: per-hart run queues (a context made runnable on hart h goes to
  * h's queue; idle harts steal the oldest context of a random victim);
  * incoming harts serve children first, round-robin, granting while a child
- * holds no more harts than it has requested; the scheduler requests one
- * hart per runnable context (+1 on enqueue, -1 on dequeue) and forwards its
+ * holds no more harts than it has requested; the scheduler counts +1 per
+ * context made runnable and -1 per context that blocks or exits (see
+ * docs/writing-a-scheduler.md, "Request accounting") and forwards its
  * children's requests to its parent, so demand reaches the root. Finished
  * contexts and destroyed schedulers go to process-wide free lists: a
  * recycled context keeps its TLS, like a pooled worker thread.
