@@ -168,9 +168,12 @@ int handle_events(void) {
     PARLIB_CHECK(v && !tls_self, "handle_events: not called in vcore context");
     int n = 0;
     for (;;) {
-        v->notif_pending.store(0, std::memory_order_relaxed);
+        if (v->notif_pending.load(std::memory_order_relaxed))
+            v->notif_pending.store(0, std::memory_order_relaxed);
+        // Plain load first: the common case (nothing queued) must not pay
+        // for a locked exchange on every vcore entry.
+        if (!v->events.load(std::memory_order_acquire)) return n;
         event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
-        if (!list) return n;
         event_msg *fifo = nullptr;  // reverse: oldest first
         while (list) {
             event_msg *next = list->next;

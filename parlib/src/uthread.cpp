@@ -126,7 +126,9 @@ void park_main(void *p) {
 [[noreturn]] void uthread_vcore_entry() {
     Vcore *v = tls_vcore;
     tls_self = nullptr;
-    v->entries.fetch_add(1, std::memory_order_relaxed);
+    // Single writer: a plain increment, not a locked RMW, on the hot path.
+    v->entries.store(v->entries.load(std::memory_order_relaxed) + 1,
+                     std::memory_order_relaxed);
     if (uthread *m = g_pending_main.load(std::memory_order_relaxed);
         m && g_pending_main.exchange(nullptr, std::memory_order_acquire))
         g_ops->thread_runnable(m);

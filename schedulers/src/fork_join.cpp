@@ -47,6 +47,7 @@ struct Impl {
     int nq = 0;
     Spin lock;
     std::vector<lithe_sched_t *> children;
+    std::atomic<int> nchildren{0};  // children.size(), readable without lock
     size_t rr = 0;
     int64_t live = 0;  // created, not finished
     lithe_context_t *join_all_waiter = nullptr;
@@ -164,6 +165,24 @@ void join_block_cb(lithe_context_t *self, void *p) {
     if (ready) lithe_context_unblock(self);
 }
 
+// Children first (round robin): grant this hart to one that wants more
+// harts than it holds. Returns only if none does (or each was exiting).
+void serve_children(Impl *im) {
+    im->lock.lock();
+    size_t n = im->children.size();
+    for (size_t k = 0; k < n; ++k) {
+        lithe_sched_t *child = im->children[(im->rr + k) % n];
+        struct lithe_sched_stats st;
+        lithe_sched_stats(child, &st);
+        if (st.harts <= st.requested) {
+            im->rr = (im->rr + k + 1) % n;
+            lithe_hart_grant(child, unlock_impl, im);
+            // Returned: that child is exiting; we still hold the lock.
+        }
+    }
+    im->lock.unlock();
+}
+
 }  // namespace
 
 extern "C" {
@@ -189,6 +208,8 @@ void lithe_fj_child_enter(lithe_sched_t *self, lithe_sched_t *child) {
     Impl *im = impl_of(fj_of(self));
     std::lock_guard<Spin> g(im->lock);
     im->children.push_back(child);
+    im->nchildren.store(static_cast<int>(im->children.size()),
+                        std::memory_order_release);
 }
 
 void lithe_fj_child_exit(lithe_sched_t *self, lithe_sched_t *child) {
@@ -201,6 +222,8 @@ void lithe_fj_child_exit(lithe_sched_t *self, lithe_sched_t *child) {
                 v.erase(v.begin() + static_cast<long>(i));
                 break;
             }
+        im->nchildren.store(static_cast<int>(v.size()),
+                            std::memory_order_release);
     }
     struct lithe_sched_stats st;
     lithe_sched_stats(child, &st);
@@ -212,24 +235,13 @@ void lithe_fj_hart_return(lithe_sched_t *, lithe_sched_t *) {}
 void lithe_fj_hart_enter(lithe_sched_t *self) {
     lithe_fj_sched_t *s = fj_of(self);
     Impl *im = impl_of(s);
-    im->lock.lock();
-    size_t n = im->children.size();
-    for (size_t k = 0; k < n; ++k) {
-        lithe_sched_t *child = im->children[(im->rr + k) % n];
-        struct lithe_sched_stats st;
-        lithe_sched_stats(child, &st);
-        if (st.harts <= st.requested) {
-            im->rr = (im->rr + k + 1) % n;
-            lithe_hart_grant(child, unlock_impl, im);
-            // Returned: that child is exiting; we still hold the lock.
-        }
-    }
-    im->lock.unlock();
+    if (im->nchildren.load(std::memory_order_acquire) > 0) serve_children(im);
     lithe_context_t *c = pop_local(im);
     if (!c) c = steal(im);
     if (c) lithe_context_run(c);
     lithe_hart_yield();
 }
+
 
 void lithe_fj_sched_enter(lithe_sched_t *) {}
 void lithe_fj_sched_exit(lithe_sched_t *) {}
