@@ -27,8 +27,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <vector>
 
@@ -143,7 +143,8 @@ std::atomic<long> g_migrations{0};
 std::atomic<long> g_full_checks{0}, g_full_checks_migrated{0};
 std::atomic<long> g_light_checks{0}, g_light_checks_migrated{0};
 std::atomic<long> g_failures{0};
-std::atomic<unsigned long> g_work_sink{0};
+std::atomic<unsigned long> g_work_sink{0};  // keeps the work from being
+                                             // optimised away
 
 void fail(const Task *t, const char *what) {
     if (g_failures.fetch_add(1) < 5)
