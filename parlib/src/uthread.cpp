@@ -24,6 +24,7 @@
 #include <map>
 #include <vector>
 
+#include "asan_fiber.hpp"
 #include "check.hpp"
 #include "context.hpp"
 #include "futex.hpp"
@@ -91,6 +92,7 @@ void stack_free(void *region, size_t size) {
 
 void uthread_start(void *p) {
     auto *u = static_cast<uthread *>(p);
+    if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     u->entry(u->arg);
     uthread_exit();
 }
@@ -141,6 +143,7 @@ void park_main(void *p) {
 // Runs on the vcore stack after a uthread saved itself.
 void yield_on_vcore(void *p) {
     auto *u = static_cast<uthread *>(p);
+    if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     Vcore *v = tls_vcore;
     tls_self = nullptr;
     auto fn = u->yield_fn;
@@ -159,6 +162,7 @@ void yield_on_vcore(void *p) {
 
 void exit_on_vcore(void *p) {
     auto *u = static_cast<uthread *>(p);
+    if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     Vcore *v = tls_vcore;
     tls_self = nullptr;
     v->current = nullptr;
@@ -179,11 +183,18 @@ void yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
                   UTH_ST_RUNNING);
     u->yield_fn = fn;
     u->yield_arg = arg;
-    uint64_t fs = (u->flags & UTHREAD_F_OWN_TLS) ? v->fsbase : 0;
-    if (save_state)
+    bool own_tls = u->flags & UTHREAD_F_OWN_TLS;
+    uint64_t fs = own_tls ? v->fsbase : 0;
+    if (!own_tls)
+        asan_switch_to(v->stack_lo,
+                       static_cast<size_t>(v->stack_top - v->stack_lo),
+                       !save_state);
+    if (save_state) {
         parlib_ctx_save_and_call(&u->sp, v->stack_top, fs, yield_on_vcore, u);
-    else
+        if (!own_tls) asan_switched();  // resumed, possibly on another vcore
+    } else {
         parlib_ctx_call_on(v->stack_top, fs, exit_on_vcore, u);
+    }
 }
 
 }  // namespace
@@ -306,6 +317,7 @@ void run_uthread(struct uthread *u) {
         parlib_ctx_resume(u->sp, u->fsbase);
     }
     tls_self = u;  // lightweight: runs on this vcore's TLS
+    asan_switch_to(u->stack_lo, u->stack_size, false);
     parlib_ctx_resume(u->sp, 0);
 }
 

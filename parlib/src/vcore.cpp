@@ -116,7 +116,8 @@ void *vcore_thread_main(void *arg) {
     CPU_ZERO(&m);
     CPU_SET(v->cpu, &m);
     // Raw syscall: the libc wrapper may be interposed (libc_guards.cpp).
-    syscall(SYS_sched_setaffinity, 0, sizeof m, &m);
+    // PARLIB_PIN=0 leaves placement to the kernel (VMs whose vCPUs stall).
+    if (config().pin) syscall(SYS_sched_setaffinity, 0, sizeof m, &m);
     pthread_attr_t a;
     void *lo = nullptr;
     size_t sz = 0;

@@ -83,6 +83,7 @@ struct Config {
     uint64_t spin_us;   // PARLIB_SPIN_US
     size_t stack_size;  // PARLIB_STACK_SIZE
     int tls_pool;       // PARLIB_TLS_POOL
+    bool pin;           // PARLIB_PIN: pin each vcore to one CPU (default 1)
 };
 const Config &config();
 
