@@ -11,14 +11,24 @@
 // glibc's "main thread exits, the process lives on until the last thread
 // ends" cannot be expressed (the main uthread's kernel thread is parked).
 //
+// thrd_exit (C11) reaches glibc's pthread_exit internally, so it is
+// interposed too and behaves the same.
+//
 // pthread_cancel: a uthread's pthread_t names its parked backing thread,
 // which would take the cancellation (or hang the canceller waiting for it);
 // a vcore's must never be cancelled. Both are refused with ENOTSUP.
+//
+// pthread_kill of another uthread's pthread_t would queue the signal on its
+// parked backing thread, which blocks every signal: it would never be
+// delivered. Refused with ENOTSUP (signal 0, the existence check, still
+// succeeds). A uthread signalling itself is fine: glibc then targets the
+// calling kernel thread, i.e. the vcore running it.
 #include "libc_guards.hpp"
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
+#include <threads.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -88,8 +98,9 @@ int vcore_cpu_set(size_t size, cpu_set_t *set) {
 
 namespace {
 
-std::atomic<void *> g_real_exit{nullptr}, g_real_cancel{nullptr};
-std::atomic<bool> g_warned_cancel{false};
+std::atomic<void *> g_real_exit{nullptr}, g_real_thrd_exit{nullptr},
+    g_real_cancel{nullptr}, g_real_kill{nullptr};
+std::atomic<bool> g_warned_cancel{false}, g_warned_kill{false};
 
 constexpr _Unwind_Exception_Class kExitClass = 0x50524c4245584954;  // PRLBEXIT
 
@@ -138,6 +149,12 @@ void pthread_exit(void *value) {
     uthread_exit();
 }
 
+void thrd_exit(int res) {
+    if (tls_self) pthread_exit(reinterpret_cast<void *>(intptr_t{res}));
+    real_fn<void (*)(int)>(g_real_thrd_exit, "thrd_exit")(res);
+    __builtin_unreachable();
+}
+
 int pthread_cancel(pthread_t th) {
     if (tcb_kind(th) != TcbKind::kForeign) {
         warn_once(g_warned_cancel,
@@ -147,6 +164,18 @@ int pthread_cancel(pthread_t th) {
         return ENOTSUP;
     }
     return real_fn<int (*)(pthread_t)>(g_real_cancel, "pthread_cancel")(th);
+}
+
+int pthread_kill(pthread_t th, int sig) noexcept {
+    if (sig != 0 && th != pthread_self() && tcb_kind(th) == TcbKind::kUthread) {
+        warn_once(g_warned_kill,
+                  "pthread_kill: the target is another uthread, whose "
+                  "pthread_t names a parked thread that never takes signals "
+                  "(returns ENOTSUP; warned once)");
+        return ENOTSUP;
+    }
+    return real_fn<int (*)(pthread_t, int)>(g_real_kill, "pthread_kill")(th,
+                                                                         sig);
 }
 
 }  // extern "C"

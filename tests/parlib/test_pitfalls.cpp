@@ -9,7 +9,9 @@
 #include <grp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <threads.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -115,6 +117,19 @@ TEST_CASE("pthread_exit in a uthread unwinds its stack and ends it") {
     REQUIRE(after == 0);
 }
 
+TEST_CASE("thrd_exit in a uthread ends it like pthread_exit") {
+    fifo::init();
+    std::atomic<bool> dtor{false}, after{false};
+    in_uthread([&] {
+        Guard g{&dtor};
+        fifo::yield();
+        thrd_exit(3);
+        after = true;
+    });
+    REQUIRE(dtor);
+    REQUIRE_FALSE(after);
+}
+
 TEST_CASE("pthread_exit on a foreign pthread still ends that pthread") {
     fifo::init();
     std::atomic<bool> dtor{false};
@@ -189,6 +204,41 @@ TEST_CASE("pthread_cancel of an ordinary pthread still cancels it") {
     void *ret = nullptr;
     REQUIRE(pthread_join(th, &ret) == 0);
     REQUIRE(ret == PTHREAD_CANCELED);
+}
+
+// ---- pthread_kill -------------------------------------------------------
+
+namespace {
+std::atomic<int> g_usr1{0};
+}
+
+TEST_CASE("pthread_kill: another uthread is refused, self is delivered") {
+    fifo::init();
+    struct sigaction sa {};
+    sa.sa_handler = [](int) { g_usr1++; };
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, nullptr) == 0);
+    std::atomic<pthread_t> other{0};
+    std::atomic<bool> stop{false};
+    std::atomic<int> other_rc{-1}, probe_rc{-1}, self_rc{-1}, self_seen{-1};
+    auto *t = fifo::spawn([&] {
+        other = pthread_self();
+        while (!stop) fifo::yield();
+    });
+    in_uthread([&] {
+        while (other.load() == 0) fifo::yield();
+        other_rc = pthread_kill(other.load(), SIGUSR1);
+        probe_rc = pthread_kill(other.load(), 0);
+        self_rc = pthread_kill(pthread_self(), SIGUSR1);  // synchronous
+        self_seen = g_usr1.load();
+    });
+    stop = true;
+    fifo::join(t);
+    signal(SIGUSR1, SIG_DFL);
+    REQUIRE(other_rc == ENOTSUP);
+    REQUIRE(probe_rc == 0);
+    REQUIRE(self_rc == 0);
+    REQUIRE(self_seen == 1);
 }
 
 // ---- affinity -----------------------------------------------------------
@@ -490,6 +540,16 @@ TEST_CASE("child: guard warnings", "[.]") {
             (void)pthread_setaffinity_np(pthread_self(), sizeof m, &m);
         }
     });
+    std::atomic<pthread_t> other{0};
+    std::atomic<bool> stop{false};
+    auto *t = fifo::spawn([&] {
+        other = pthread_self();
+        while (!stop) fifo::yield();
+    });
+    while (other.load() == 0) fifo::yield();
+    for (int i = 0; i < 3; ++i) (void)pthread_kill(other.load(), SIGUSR1);
+    stop = true;
+    fifo::join(t);
 }
 
 TEST_CASE("guard warnings are printed once, naming the call") {
@@ -508,4 +568,5 @@ TEST_CASE("guard warnings are printed once, naming the call") {
     CHECK(count("parlib: pthread_cancel:") == 1);
     CHECK(count("parlib: sched_setaffinity:") == 1);
     CHECK(count("parlib: pthread_setaffinity_np:") == 1);
+    CHECK(count("parlib: pthread_kill:") == 1);
 }
