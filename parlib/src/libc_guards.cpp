@@ -150,7 +150,8 @@ void pthread_exit(void *value) {
 }
 
 void thrd_exit(int res) {
-    if (tls_self) pthread_exit(reinterpret_cast<void *>(intptr_t{res}));
+    if (tls_self || tls_vcore)  // same checks and behaviour as pthread_exit
+        pthread_exit(reinterpret_cast<void *>(intptr_t{res}));
     real_fn<void (*)(int)>(g_real_thrd_exit, "thrd_exit")(res);
     __builtin_unreachable();
 }
