@@ -3,7 +3,7 @@
 // Locking: pool().mu protects the free lists and the release queue; it is a
 // plain std::mutex because it is only taken outside vcore context's hot path
 // (acquire/release are called from uthread_init/cleanup) and never while
-// holding another parlib lock.
+// holding another parlib lock. Lock order: release_mu, then mu.
 #include "tls_pool.hpp"
 
 #include <signal.h>
@@ -34,7 +34,7 @@ constexpr int kReleaseBatch = 16;
 // still use the pool while static destructors run at exit.
 struct Pool {
     std::mutex mu;
-    std::mutex release_mu;  // held while a batch is released; never with mu
+    std::mutex release_mu;  // held from taking a batch until it is released
     std::condition_variable keeper_cv;
     std::map<size_t, std::vector<TlsSlot *>> free;  // size class -> slots
     std::vector<TlsSlot *> to_release;
@@ -120,11 +120,17 @@ void keeper_main() {
         {
             std::unique_lock<std::mutex> lk(pool().mu);
             pool().keeper_cv.wait_for(lk, std::chrono::milliseconds(10));
-            batch.swap(pool().to_release);
             have = pool().free[cls].size();
         }
         {
+            // Take the batch only while holding release_mu, so that
+            // tls_pool_flush never sees an empty queue while a batch it must
+            // wait for is still unreleased here.
             std::lock_guard<std::mutex> rl(pool().release_mu);
+            {
+                std::lock_guard<std::mutex> lk(pool().mu);
+                batch.swap(pool().to_release);
+            }
             release_now(batch);
         }
         while (have < static_cast<size_t>(config().tls_pool)) {

@@ -1,0 +1,60 @@
+// libc_guards.hpp: shared pieces of parlib's libc interposers
+// (libc_guards.cpp: thread exit and cancellation; affinity_guards.cpp:
+// affinity and thread creation; setxid_guards.cpp: the setuid family).
+//
+// libparlib.so defines some libc symbols itself. Because it precedes libc
+// in the link order, calls from the executable and from other libraries
+// reach these definitions first; each decides whether the caller or the
+// target involves a vcore or a uthread and otherwise forwards to the real
+// libc function found with dlsym(RTLD_NEXT). Calls made inside libc itself
+// (hidden aliases) are not interposed; the files say where that matters.
+//
+// All helpers here may run in a uthread, in vcore context or on a foreign
+// pthread; none blocks or yields.
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+namespace parlib {
+
+// The libc definition of `name` (the next one after libparlib), looked up
+// once. Aborts naming the symbol if it cannot be found.
+void *real_symbol(const char *name);
+
+template <class Fn>
+Fn real_fn(std::atomic<void *> &cache, const char *name) {
+    void *p = cache.load(std::memory_order_acquire);
+    if (!p) {
+        p = real_symbol(name);
+        cache.store(p, std::memory_order_release);
+    }
+    return reinterpret_cast<Fn>(p);
+}
+
+// Writes "parlib: <msg>\n" to stderr the first time `flag` is seen clear.
+void warn_once(std::atomic<bool> &flag, const char *msg);
+
+// What a pthread_t (= a TCB address) is to parlib.
+enum class TcbKind {
+    kForeign,  // an ordinary thread
+    kVcore,    // a vcore's kernel thread (its own TLS)
+    kUthread,  // a full-TLS uthread's TLS (its parked backing thread), or
+               // the main uthread's (the parked original main thread)
+};
+TcbKind tcb_kind(pthread_t th);
+
+// The calling kernel thread's id (raw syscall: never touches errno).
+pid_t raw_gettid();
+
+// The vcore whose kernel thread has id `tid`, or -1.
+int vcore_of_tid(pid_t tid);
+
+// The set of CPUs the vcores are pinned to (what a uthread may run on).
+// Returns 0, or EINVAL when `size` bytes cannot hold the highest CPU.
+int vcore_cpu_set(size_t size, cpu_set_t *set);
+
+}  // namespace parlib

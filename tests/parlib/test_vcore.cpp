@@ -1,0 +1,331 @@
+// Vcores: request / yield / park cycles, idle vcores not burning CPU, and
+// notifications (EVENT_WAKEUP of a parked vcore; EVENT_INTERRUPT against
+// preemptible, non-preemptible and notification-disabled uthreads).
+// The interrupt properties need a single vcore (the flag a spinner waits
+// for is set by a uthread that can only run on the spinner's vcore), so
+// they run in a child process with PARLIB_VCORES=1 (support/self_exec.hpp),
+// which also turns a missed preemption (a hang) into a failed test.
+// Uthreads other than main only record results; main asserts.
+#include <catch2/catch.hpp>
+
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <parlib/event.h>
+
+#include "support/fifo_sched.hpp"
+#include "support/self_exec.hpp"
+
+namespace {
+
+uint64_t now_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
+}
+
+// Waits until only main's vcore is online; false after 10 s.
+bool wait_until_idle() {
+    uint64_t deadline = now_ns() + 10'000'000'000ull;
+    while (num_vcores() > 1) {
+        if (now_ns() > deadline) return false;
+        usleep(200);  // blocks main's vcore in the kernel: it stays online
+    }
+    return true;
+}
+
+// Every vcore's kernel thread id, read by the vcore itself in vcore
+// context (an event handler).
+std::vector<pid_t> vcore_tids() {
+    static std::vector<std::atomic<pid_t>> *tids;
+    int n = max_vcores();
+    std::vector<std::atomic<pid_t>> v(n);
+    tids = &v;
+    register_ev_handler(
+        EV_USER + 4,
+        [](event_msg *, unsigned, void *) {
+            (*tids)[vcore_id()] = static_cast<pid_t>(syscall(SYS_gettid));
+        },
+        nullptr);
+    std::vector<event_msg> msgs(n);
+    for (int i = 0; i < n; ++i) send_event(&msgs[i], EV_USER + 4, i, EVENT_WAKEUP);
+    for (int i = 0; i < n; ++i)
+        while (v[i].load() == 0) fifo::yield();  // own vcore handles on yield
+    std::vector<pid_t> out;
+    for (auto &t : v) out.push_back(t.load());
+    return out;
+}
+
+// Waits until kernel thread `tid` sleeps (a yielded vcore parks on a
+// futex; spinning it is running or runnable); false after 10 s.
+bool wait_parked(pid_t tid) {
+    uint64_t deadline = now_ns() + 10'000'000'000ull;
+    for (;;) {
+        std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/stat");
+        std::string stat((std::istreambuf_iterator<char>(f)),
+                         std::istreambuf_iterator<char>());
+        size_t p = stat.rfind(')');  // the name may contain spaces
+        if (p != std::string::npos && p + 2 < stat.size() &&
+            stat[p + 2] == 'S')
+            return true;
+        if (now_ns() > deadline) return false;
+        usleep(200);
+    }
+}
+
+// Nanoseconds a thread spent on a CPU or waiting for one (schedstat): a
+// spinning thread accumulates ~wall time here however loaded the machine
+// is; a parked one almost nothing.
+uint64_t busy_ns(pid_t tid) {
+    std::ifstream f("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+    uint64_t run = 0, wait = 0;
+    f >> run >> wait;
+    return run + wait;
+}
+
+}  // namespace
+
+TEST_CASE("requested vcores come online, then give themselves back") {
+    fifo::init();
+    const int n = max_vcores();
+    const int rounds = n > 1 ? 100 : 1;
+    int not_all_online = 0, wrong_placement = 0, not_idle = 0;
+    for (int r = 0; r < rounds; ++r) {
+        std::atomic<int> arrived{0};
+        std::atomic<bool> go{false};
+        std::vector<std::atomic<int>> where(n);
+        std::vector<fifo::Thread *> ts;
+        // Each barrier uthread holds a vcore until all have arrived, so all
+        // n vcores must be online at once (main holds its own).
+        for (int i = 0; i < n - 1; ++i)
+            ts.push_back(fifo::spawn([&, i] {
+                where[i] = vcore_id();
+                arrived++;
+                while (!go.load()) sched_yield();
+            }));
+        int mine = vcore_id();  // main does not yield: it stays here
+        while (arrived.load() < n - 1) sched_yield();
+        if (num_vcores() != n) not_all_online++;
+        std::set<int> ids{mine};
+        for (int i = 0; i < n - 1; ++i) ids.insert(where[i].load());
+        if (static_cast<int>(ids.size()) != n) wrong_placement++;
+        go = true;
+        for (auto *t : ts) fifo::join(t);
+        if (!wait_until_idle()) not_idle++;
+    }
+    REQUIRE(not_all_online == 0);
+    REQUIRE(wrong_placement == 0);
+    REQUIRE(not_idle == 0);
+    REQUIRE(num_vcores() == 1);
+}
+
+TEST_CASE("idle vcores park and use almost no CPU") {
+    fifo::init();
+    std::vector<pid_t> tids = vcore_tids();
+    int mine = vcore_id();
+    REQUIRE(wait_until_idle());
+    for (size_t i = 0; i < tids.size(); ++i)
+        if (static_cast<int>(i) != mine) REQUIRE(wait_parked(tids[i]));
+    std::vector<uint64_t> before;
+    for (pid_t t : tids) before.push_back(busy_ns(t));
+    uint64_t w0 = now_ns();
+    usleep(300000);
+    uint64_t wall = now_ns() - w0;
+    for (size_t i = 0; i < tids.size(); ++i) {
+        if (static_cast<int>(i) == mine) continue;  // runs main (sleeping)
+        uint64_t used = busy_ns(tids[i]) - before[i];
+        CAPTURE(i, used, wall);
+        CHECK(used < wall / 5);
+    }
+}
+
+namespace {
+std::atomic<int> g_wake_handled{0};
+std::atomic<int> g_wake_on{-1};
+std::atomic<bool> g_wake_in_vcore_ctx{false};
+}  // namespace
+
+TEST_CASE("EVENT_WAKEUP brings a parked vcore online to handle the event") {
+    fifo::init();
+    register_ev_handler(
+        EV_USER + 5,
+        [](event_msg *m, unsigned, void *) {
+            g_wake_on = vcore_id();
+            g_wake_in_vcore_ctx = in_vcore_context();
+            m->data = static_cast<uint64_t>(g_wake_handled.fetch_add(1)) + 1;
+        },
+        nullptr);
+    const int n = max_vcores();
+    std::vector<pid_t> tids = vcore_tids();
+    event_msg quiet{}, loud{};
+    if (n == 1) {  // only main's own vcore: handled when main yields
+        send_event(&loud, EV_USER + 5, 0, EVENT_WAKEUP);
+        while (g_wake_handled.load() == 0) fifo::yield();
+        REQUIRE(g_wake_on == 0);
+        REQUIRE(g_wake_in_vcore_ctx);
+        return;
+    }
+    for (int round = 0; round < 20; ++round) {
+        g_wake_handled = 0;
+        g_wake_on = -1;
+        REQUIRE(wait_until_idle());
+        int target = (vcore_id() + 1 + round % (n - 1)) % n;
+        REQUIRE(wait_parked(tids[target]));
+        // Without EVENT_WAKEUP a parked vcore leaves the event queued.
+        send_event(&quiet, EV_USER + 5, target, 0);
+        usleep(50000);
+        REQUIRE(g_wake_handled == 0);
+        send_event(&loud, EV_USER + 5, target, EVENT_WAKEUP);
+        uint64_t deadline = now_ns() + 10'000'000'000ull;
+        while (g_wake_handled.load() < 2 && now_ns() < deadline) usleep(100);
+        REQUIRE(g_wake_handled == 2);
+        REQUIRE(g_wake_on == target);
+        REQUIRE(g_wake_in_vcore_ctx);
+        REQUIRE(quiet.data == 1);  // oldest first
+        REQUIRE(loud.data == 2);
+    }
+}
+
+// ---- EVENT_INTERRUPT, in a child with one vcore ---------------------------
+
+namespace {
+
+std::atomic<int> g_interrupts_handled{0};
+
+// Handler: counts, and time-slices the interrupted uthread (if any) so the
+// scheduler runs something else.
+void install_slicing_handler() {
+    register_ev_handler(
+        EV_USER + 6,
+        [](event_msg *, unsigned, void *) {
+            g_interrupts_handled++;
+            if (uthread *c = current_uthread()) uthread_paused(c);
+        },
+        nullptr);
+}
+
+// A foreign thread sending EVENT_INTERRUPT events to vcore 0, each a
+// distinct message, 1 ms apart: `count` of them, or until `stop`.
+struct Sender {
+    std::atomic<bool> stop{false};
+    std::atomic<bool> done{false};
+    std::atomic<int> sent{0};
+    std::vector<event_msg> msgs;
+    std::thread th;
+    explicit Sender(int count) : msgs(count > 0 ? count : 64) {
+        th = std::thread([this, count] {
+            for (int i = 0; !stop.load() && (count <= 0 || i < count); ++i) {
+                event_msg &m = msgs[i % msgs.size()];
+                if (!__atomic_load_n(&m.queued, __ATOMIC_ACQUIRE)) {
+                    send_event(&m, EV_USER + 6, 0, EVENT_INTERRUPT);
+                    sent++;
+                }
+                usleep(1000);
+            }
+            done = true;
+        });
+    }
+    ~Sender() {
+        stop = true;
+        th.join();
+    }
+};
+
+}  // namespace
+
+TEST_CASE("child: interrupt preempts a preemptible uthread", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    std::atomic<bool> flag{false};
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        while (!flag.load()) __builtin_ia32_pause();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    Sender s(0);
+    fifo::join(spinner);  // returns only if the spinner was preempted
+    fifo::join(setter);
+    REQUIRE(g_interrupts_handled > 0);
+}
+
+TEST_CASE("child: interrupt leaves a non-preemptible uthread alone", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    std::atomic<bool> flag{false}, flag_seen_early{false};
+    Sender *s = nullptr;
+    std::atomic<Sender *> sp{nullptr};
+    auto *spinner = fifo::spawn([&] {
+        while (!sp.load() || !sp.load()->done.load()) __builtin_ia32_pause();
+        flag_seen_early = flag.load();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    s = new Sender(20);
+    sp = s;
+    fifo::join(spinner);
+    fifo::join(setter);
+    REQUIRE(s->sent == 20);
+    delete s;
+    REQUIRE_FALSE(flag_seen_early);
+    REQUIRE(flag);
+    REQUIRE(g_interrupts_handled == 20);  // all handled, once it yielded
+}
+
+TEST_CASE("child: uth_disable_notifs defers an interrupt", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    std::atomic<bool> flag{false}, early{true}, after_enable{false};
+    std::atomic<Sender *> sp{nullptr};
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        uth_disable_notifs();
+        while (!sp.load() || !sp.load()->done.load()) __builtin_ia32_pause();
+        early = flag.load();
+        uth_enable_notifs();  // the pending interrupt is taken right here
+        after_enable = flag.load();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    auto *s = new Sender(10);
+    sp = s;
+    fifo::join(spinner);
+    fifo::join(setter);
+    delete s;
+    REQUIRE_FALSE(early);
+    REQUIRE(after_enable);
+}
+
+namespace {
+void run_child(const char *name) {
+    auto r = selfexec::run(name, {"PARLIB_VCORES=1"}, 30000);
+    INFO(r.output);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+}
+}  // namespace
+
+TEST_CASE("EVENT_INTERRUPT preempts a preemptible uthread") {
+    fifo::init();
+    run_child("child: interrupt preempts a preemptible uthread");
+}
+
+TEST_CASE("EVENT_INTERRUPT does not preempt a non-preemptible uthread") {
+    fifo::init();
+    run_child("child: interrupt leaves a non-preemptible uthread alone");
+}
+
+TEST_CASE("uth_disable_notifs defers interruption until re-enabled") {
+    fifo::init();
+    run_child("child: uth_disable_notifs defers an interrupt");
+}

@@ -1,0 +1,97 @@
+// self_exec.hpp: runs one hidden ("[.]") test case of the current test
+// binary in a fresh process (fork + exec of /proc/self/exe) with extra
+// environment variables and a timeout, capturing its stdout + stderr.
+//
+// For properties that need another PARLIB_VCORES than the parent's, that
+// are about a process hanging (a hang becomes a timeout, not a stuck test
+// run), or that abort the process. The fork may happen in a uthread: the
+// child only calls async-signal-safe functions before execve.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern char **environ;
+
+namespace selfexec {
+
+struct Result {
+    bool timed_out = false;
+    bool exited = false;  // normal exit: see exit_code
+    int exit_code = -1;
+    int signal = 0;       // killed by this signal (not by our timeout)
+    std::string output;   // stdout and stderr, interleaved
+};
+
+inline long now_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+// `env` entries are "NAME=value"; they replace inherited ones.
+inline Result run(const std::string &test_name,
+                  const std::vector<std::string> &env, int timeout_ms) {
+    std::vector<std::string> vars;
+    for (char **e = environ; *e; ++e) {
+        std::string s = *e;
+        bool replaced = false;
+        for (const auto &o : env)
+            if (s.compare(0, o.find('=') + 1, o, 0, o.find('=') + 1) == 0)
+                replaced = true;
+        if (!replaced) vars.push_back(s);
+    }
+    for (const auto &o : env) vars.push_back(o);
+    std::vector<char *> envp;
+    for (auto &s : vars) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string exe = "/proc/self/exe", name = test_name;
+    char *argv[] = {exe.data(), name.data(), nullptr};
+
+    Result r;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return r;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        dup2(fds[1], 2);
+        execve(argv[0], argv, envp.data());
+        _exit(127);
+    }
+    close(fds[1]);
+    long deadline = now_ms() + timeout_ms;
+    for (;;) {
+        long left = deadline - now_ms();
+        if (left <= 0) {
+            r.timed_out = true;
+            kill(pid, SIGKILL);
+            break;
+        }
+        pollfd p{fds[0], POLLIN, 0};
+        if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+        char buf[4096];
+        ssize_t n = read(fds[0], buf, sizeof buf);
+        if (n <= 0) break;  // EOF: the child exited (or closed its output)
+        r.output.append(buf, static_cast<size_t>(n));
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fds[0]);
+    if (WIFEXITED(st)) {
+        r.exited = true;
+        r.exit_code = WEXITSTATUS(st);
+    } else if (WIFSIGNALED(st) && !r.timed_out) {
+        r.signal = WTERMSIG(st);
+    }
+    return r;
+}
+
+}  // namespace selfexec
