@@ -20,8 +20,8 @@
 namespace parlib {
 
 // Starts the service thread and registers the EV_ALARM / EV_IO handlers on
-// first call; later calls return at once. Never blocks the kernel thread in
-// the kernel (concurrent first callers spin until it is up).
+// first call; later calls return at once. Callers racing the first one
+// spin until it is up rather than sleep (they may be in vcore context).
 void service_start();
 
 // The epoll instance the service thread waits on (after service_start).

@@ -340,22 +340,25 @@ TEST_CASE("a far alarm can be stopped or moved, and stopping twice is false") {
 TEST_CASE("uth_sleep_us blocks only the sleeping uthread") {
     testwd::Watchdog wd(20, "uth_sleep_us blocks only the uthread");
     fifo::init();
-    // As many sleepers as vcores: if sleeping held a vcore, no other uthread
-    // could run while they all sleep.
+    // As many sleepers as vcores. Between entering and leaving the sleep
+    // phase a sleeper gives its vcore away only inside uth_sleep_us: if
+    // sleeping held the vcore, no other uthread could ever run while all
+    // sleepers are in that phase. They keep sleeping (in 20 ms naps) until
+    // the worker has been seen running then, or for at most 5 s.
     int nv = max_vcores();
-    std::atomic<int> started{0}, asleep{0}, done{0};
+    std::atomic<int> asleep{0}, done{0};
     std::atomic<long> progress{0};
     std::atomic<bool> early{false};
     std::vector<fifo::Thread *> ts;
     for (int i = 0; i < nv; ++i)
         ts.push_back(fifo::spawn([&] {
-            // Fall asleep together, so that all sleeps overlap for long.
-            started++;
-            while (started.load() < nv) fifo::yield();
             asleep++;
-            uint64_t t0 = parlib_now_us();
-            uth_sleep_us(300000);
-            if (parlib_now_us() - t0 < 300000) early = true;
+            uint64_t end = parlib_now_us() + 5'000'000;
+            do {
+                uint64_t t0 = parlib_now_us();
+                uth_sleep_us(20000);
+                if (parlib_now_us() - t0 < 20000) early = true;
+            } while (progress.load() == 0 && parlib_now_us() < end);
             asleep--;
             done++;
         }));
