@@ -67,6 +67,11 @@ void *backing_main(void *arg) {
               ~uintptr_t{63};
     s->stack_lo = static_cast<char *>(lo);
     s->stack_hi = reinterpret_cast<char *>(hi);
+    // Touch the top pages now, on this (pool) thread's time: otherwise the
+    // first frame written by uthread_init takes a page fault (~3 µs here)
+    // on the creating uthread's path.
+    for (uintptr_t p = (hi - 8192) & ~uintptr_t{4095}; p < hi; p += 4096)
+        *reinterpret_cast<volatile char *>(p) = 0;
     s->fsbase = read_fsbase();
     s->ready.store(1, std::memory_order_release);
     kfutex_wake(&s->ready, 1);
