@@ -1,0 +1,122 @@
+// team.cpp: teams and hot teams. A team member is a lithe context with its
+// own TLS (threadprivate data is native TLS, so a member keeps its TLS for
+// life). Each master context keeps, per nesting level, a pool of Workers
+// that survives across regions (a "hot team"):
+//
+//   region start: a pooled Worker (docked: blocked, owned by the base
+//     scheduler) is reassociated to the region's scheduler and unblocked;
+//     new Workers are created there. Each runs team->body as member `tid`.
+//   region end: the Worker blocks ("docks") and, in the block callback
+//     (hart context, after it is saved), counts itself off the team; the
+//     last one unblocks the master, which reassociates the docked Workers
+//     back to the base scheduler so that the region's scheduler can exit.
+//
+// A Worker therefore keeps its stack and TLS across regions and never
+// exits. The pool is the master's TLS (`tls_pools`); it is only touched by
+// the master, between regions, so it needs no lock. `Team::join_lock`
+// orders the docking count against the master's decision to block.
+#include <cstdio>
+
+#include "internal.hpp"
+
+namespace lomp {
+namespace {
+
+struct Worker {
+    lithe_context_t ctx;  // first: the block callback gets this pointer
+    Member member;
+    Team *team = nullptr;
+};
+
+// tls_pools[level] = Workers this context keeps for regions it masters at
+// that nesting level.
+thread_local std::vector<std::vector<Worker *>> tls_pools;
+
+void dock_cb(lithe_context_t *, void *arg) {
+    Team *t = static_cast<Team *>(arg);
+    lithe_context_t *wake = nullptr;
+    t->join_lock.lock();
+    if (t->running.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        wake = t->joiner;
+        t->joiner = nullptr;
+    }
+    t->join_lock.unlock();  // last access to *t: the master may now return
+    if (wake) lithe_context_unblock(wake);
+}
+
+void worker_main(void *arg) {
+    Worker *w = static_cast<Worker *>(arg);
+    for (;;) {
+        Team *t = w->team;
+        set_self(&w->member);
+        t->body(t->data);
+        lithe_context_block(dock_cb, t);
+    }
+}
+
+void join_cb(lithe_context_t *self, void *arg) {
+    Team *t = static_cast<Team *>(arg);
+    bool done;
+    t->join_lock.lock();
+    done = t->running.load(std::memory_order_acquire) == 0;
+    if (!done) t->joiner = self;
+    t->join_lock.unlock();
+    if (done) lithe_context_unblock(self);
+}
+
+void init_member(Member *m, Team *t, int tid, const Member *master) {
+    *m = Member{};
+    m->team = t;
+    m->tid = tid;
+    m->level = t->level;
+    m->active_level = t->active_level;
+    m->icv = master->icv;
+    m->icv.nthreads = inherited_nthreads(master->icv, t->level + 1);
+}
+
+}  // namespace
+
+void team_run(Team *t, Member *mm) {
+    lithe_sched_t *here = lithe_sched_current();
+    auto &pools = tls_pools;
+    if (pools.size() <= static_cast<size_t>(t->level)) pools.resize(t->level + 1);
+    auto &pool = pools[t->level];
+    t->running.store(t->n - 1, std::memory_order_relaxed);
+    std::vector<Worker *> used;
+    used.reserve(t->n - 1);
+    for (int tid = 1; tid < t->n; ++tid) {
+        Worker *w;
+        bool fresh = pool.empty();
+        if (fresh) {
+            w = new Worker{};
+            struct lithe_context_attr a = {globals().stack_size, true};
+            if (lithe_context_init_attr(&w->ctx, worker_main, w, &a) !=
+                LITHE_OK)
+                fatal("cannot create a team member context");
+        } else {
+            w = pool.back();
+            pool.pop_back();
+            lithe_context_reassociate(&w->ctx, here);
+        }
+        init_member(&w->member, t, tid, mm);
+        w->team = t;
+        used.push_back(w);
+        if (fresh)
+            lithe_fj_enqueue(reinterpret_cast<lithe_fj_sched_t *>(here),
+                             &w->ctx);
+        else
+            lithe_context_unblock(&w->ctx);
+    }
+    t->body(t->data);
+    // Spin briefly: members of short regions dock quickly.
+    for (int i = spin_iterations();
+         i > 0 && t->running.load(std::memory_order_acquire) != 0; --i)
+        __builtin_ia32_pause();
+    lithe_context_block(join_cb, t);
+    for (Worker *w : used) {
+        lithe_context_reassociate(&w->ctx, lithe_sched_base());
+        pool.push_back(w);
+    }
+}
+
+}  // namespace lomp
