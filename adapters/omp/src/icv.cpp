@@ -17,7 +17,6 @@
 //   OMP_DISPLAY_ENV  true/verbose: print the values to stderr at startup.
 // Every Member carries a copy of its ICVs (setters change the caller's
 // copy; members of a new team inherit the master's).
-#include <sched.h>
 #include <strings.h>
 
 #include <climits>
@@ -168,13 +167,6 @@ int spin_iterations() {
         return static_cast<int>(us < 0 ? 0 : us * 100);
     }();
     return n;
-}
-
-void relax() {
-    if (lithe_context_self())
-        lithe_context_yield();
-    else
-        sched_yield();
 }
 
 void fatal(const char *fmt, ...) {

@@ -42,8 +42,6 @@ class Spin {
 
 // Waits for a short while before blocking (icv.cpp reads PARLIB_SPIN_US).
 int spin_iterations();
-// Gives up the hart briefly (a context yields; a foreign thread sched_yields).
-void relax();
 
 // ---- ICVs (icv.cpp) ----
 enum SchedKind { kStatic = 1, kDynamic = 2, kGuided = 3, kAuto = 4 };
@@ -106,6 +104,7 @@ struct LoopSlot {
     SchedKind kind = kStatic;
     uint64_t trip = 0, chunk = 1;
     std::atomic<uint64_t> next{0};
+    Waiter *waiters = nullptr;  // members waiting to reuse the slot
 };
 constexpr int kLoopSlots = 4;
 

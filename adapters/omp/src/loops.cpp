@@ -5,7 +5,10 @@
 // loop number k uses the team's slot k % kLoopSlots. The first member to
 // start loop k initialises the slot, once every member has finished loop
 // k - kLoopSlots there (so `nowait` loops may run ahead by up to
-// kLoopSlots - 1 loops; a member further ahead waits, yielding its hart).
+// kLoopSlots - 1 loops; a member further ahead blocks on the slot until
+// the last member finishes the old loop there. Blocking, not yielding: the
+// fork-join run queues are LIFO per hart, so a yielding waiter would run
+// again at once and could starve the laggard it waits for).
 // Slot fields other than `next` are written only under `s` by the
 // initialiser, before any member reads them (members read after seeing
 // seq == k under `s`).
@@ -13,11 +16,40 @@
 // Schedules: static (one block per member, or chunks round-robin),
 // dynamic (fetch-add of `chunk`), guided (CAS: max(chunk, remaining/2n)),
 // auto = guided with chunk 1. runtime resolves run-sched-var first.
+#include <sched.h>
+
 #include <algorithm>
 
 #include "internal.hpp"
 
 namespace lomp {
+namespace {
+
+bool reusable(const LoopSlot &sl, uint64_t k, int n) {
+    return sl.seq < k && (sl.seq == 0 || sl.finished == n);
+}
+
+struct SlotWait {
+    LoopSlot *sl;
+    uint64_t k;
+    int n;
+    Waiter w;
+};
+
+void slot_block_cb(lithe_context_t *self, void *arg) {
+    auto *sw = static_cast<SlotWait *>(arg);
+    LoopSlot &sl = *sw->sl;
+    sl.s.lock();
+    bool ready = sl.seq == sw->k || reusable(sl, sw->k, sw->n);
+    if (!ready) {
+        sw->w = Waiter{self, sl.waiters};
+        sl.waiters = &sw->w;
+    }
+    sl.s.unlock();
+    if (ready) lithe_context_unblock(self);
+}
+
+}  // namespace
 
 SchedKind resolve_runtime(uint64_t *chunk) {
     const Icv &icv = self()->icv;
@@ -39,7 +71,7 @@ void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip) {
     for (;;) {
         sl.s.lock();
         if (sl.seq == k) break;
-        if (sl.seq < k && (sl.seq == 0 || sl.finished == n)) {
+        if (reusable(sl, k, n)) {
             sl.seq = k;
             sl.finished = 0;
             sl.kind = kind;
@@ -49,7 +81,12 @@ void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip) {
             break;
         }
         sl.s.unlock();
-        relax();
+        if (lithe_context_self()) {
+            SlotWait sw{&sl, k, n, {}};
+            lithe_context_block(slot_block_cb, &sw);
+        } else {
+            sched_yield();
+        }
     }
     sl.s.unlock();
     m->loop = &sl;
@@ -58,10 +95,20 @@ void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip) {
 }
 
 static bool finish(Member *m) {
-    if (!m->loop_done) {
-        m->loop_done = true;
-        std::lock_guard<Spin> g(m->loop->s);
-        ++m->loop->finished;
+    if (m->loop_done) return false;
+    m->loop_done = true;
+    LoopSlot &sl = *m->loop;
+    Waiter *wake = nullptr;
+    sl.s.lock();
+    if (++sl.finished == (m->team ? m->team->n : 1)) {
+        wake = sl.waiters;
+        sl.waiters = nullptr;
+    }
+    sl.s.unlock();
+    while (wake) {
+        Waiter *next = wake->next;  // read before the waiter runs again
+        lithe_context_unblock(wake->ctx);
+        wake = next;
     }
     return false;
 }

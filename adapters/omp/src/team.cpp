@@ -3,8 +3,8 @@
 // life). Each master context keeps, per nesting level, a pool of Workers
 // that survives across regions (a "hot team"):
 //
-//   region start: a pooled Worker (docked: blocked, owned by the base
-//     scheduler) is reassociated to the region's scheduler and unblocked;
+//   region start: the pooled Worker of each member number (docked:
+//     blocked, owned by the base scheduler) is reassociated to the region's scheduler and unblocked;
 //     new Workers are created there. Each runs team->body as member `tid`.
 //   region end: the Worker blocks ("docks") and, in the block callback
 //     (hart context, after it is saved), counts itself off the team; the
@@ -78,29 +78,29 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
 
 void team_run(Team *t, Member *mm) {
     lithe_sched_t *here = lithe_sched_current();
-    auto &pools = tls_pools;
-    if (pools.size() <= static_cast<size_t>(t->level)) pools.resize(t->level + 1);
-    auto &pool = pools[t->level];
+    if (tls_pools.size() <= static_cast<size_t>(t->level))
+        tls_pools.resize(t->level + 1);
+    // Not a reference kept across t->body: member 0 may open nested regions
+    // there, growing tls_pools.
+    std::vector<Worker *> *pool = &tls_pools[t->level];
     t->running.store(t->n - 1, std::memory_order_relaxed);
-    std::vector<Worker *> used;
-    used.reserve(t->n - 1);
+    // pool[tid-1] serves member `tid` in every region, so a member's
+    // threadprivate (TLS) data persists across regions, as with libomp's
+    // hot teams. Workers beyond this team's size stay docked.
     for (int tid = 1; tid < t->n; ++tid) {
-        Worker *w;
-        bool fresh = pool.empty();
+        bool fresh = pool->size() < static_cast<size_t>(tid);
         if (fresh) {
-            w = new Worker{};
+            Worker *w = new Worker{};
             struct lithe_context_attr a = {globals().stack_size, true};
             if (lithe_context_init_attr(&w->ctx, worker_main, w, &a) !=
                 LITHE_OK)
                 fatal("cannot create a team member context");
-        } else {
-            w = pool.back();
-            pool.pop_back();
-            lithe_context_reassociate(&w->ctx, here);
+            pool->push_back(w);
         }
+        Worker *w = (*pool)[tid - 1];
+        if (!fresh) lithe_context_reassociate(&w->ctx, here);
         init_member(&w->member, t, tid, mm);
         w->team = t;
-        used.push_back(w);
         if (fresh)
             lithe_fj_enqueue(reinterpret_cast<lithe_fj_sched_t *>(here),
                              &w->ctx);
@@ -113,10 +113,9 @@ void team_run(Team *t, Member *mm) {
          i > 0 && t->running.load(std::memory_order_acquire) != 0; --i)
         __builtin_ia32_pause();
     lithe_context_block(join_cb, t);
-    for (Worker *w : used) {
-        lithe_context_reassociate(&w->ctx, lithe_sched_base());
-        pool.push_back(w);
-    }
+    pool = &tls_pools[t->level];
+    for (int tid = 1; tid < t->n; ++tid)
+        lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
 
 }  // namespace lomp
