@@ -16,6 +16,6 @@ bad=$(grep -vE "binding file [^ ]*lib(gomp|omp)[.]" "$out/all" | grep -E "to [^ 
 if [ -n "$bad" ]; then
   echo "bound to the original runtime:"; echo "$bad"; exit 1
 fi
-good=$(grep -cE "to [^ ]*liblithe_omp[^ ]* \[[0-9]+\]: normal $pat")
+good=$(grep -cE "to [^ ]*liblithe_omp[^ ]* \[[0-9]+\]: normal $pat" "$out/all")
 echo "$good OpenMP symbols bound to liblithe_omp, none to libgomp/libomp"
 [ "$good" -gt 0 ]

