@@ -6,9 +6,9 @@
 //                    default: the number of harts (lithe_num_harts()).
 //   OMP_DYNAMIC      true/false, default false. True caps teams at the
 //                    number of harts.
-//   OMP_MAX_ACTIVE_LEVELS  default 1, or the length of the OMP_NUM_THREADS
-//                    list if it has several entries (as libgomp/libomp);
-//                    OMP_NESTED=true raises the default to 255.
+//   OMP_MAX_ACTIVE_LEVELS  default 1; 255 (the supported maximum, as
+//                    libgomp; libomp uses INT_MAX) if OMP_NESTED=true or
+//                    OMP_NUM_THREADS is a list of several entries.
 //   OMP_SCHEDULE     [modifier:]kind[,chunk], kind = static, dynamic,
 //                    guided, auto; default static (libomp's default).
 //   OMP_THREAD_LIMIT default unlimited.
@@ -89,10 +89,9 @@ Globals load() {
     Icv &i = g.initial;
     i.nthreads = g.nthreads_list[0];
     i.dynamic = parse_bool(getenv("OMP_DYNAMIC"), false);
-    i.max_active_levels = g.nthreads_list.size() > 1
-                              ? static_cast<int>(g.nthreads_list.size())
-                              : 1;
-    if (parse_bool(getenv("OMP_NESTED"), false)) i.max_active_levels = 255;
+    bool nested = g.nthreads_list.size() > 1 ||
+                  parse_bool(getenv("OMP_NESTED"), false);
+    i.max_active_levels = nested ? 255 : 1;
     if (const char *v = getenv("OMP_MAX_ACTIVE_LEVELS"))
         i.max_active_levels = atoi(v) >= 0 ? atoi(v) : i.max_active_levels;
     i.run_sched = kStatic;
