@@ -32,6 +32,7 @@ int main(void) {
     CHECK((k & ~omp_sched_monotonic) == omp_sched_guided && chunk == 7);
     omp_set_dynamic(1);
     CHECK(omp_get_dynamic());
+    omp_set_dynamic(0); /* dyn-var may shrink teams: keep sizes exact */
     omp_set_max_active_levels(1);
     int nested = 0;
 #pragma omp parallel num_threads(2)
