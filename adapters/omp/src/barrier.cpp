@@ -49,10 +49,8 @@ void Barrier::wait() {
         return;
     }
     s_.unlock();
-    for (int i = spin_iterations(); i > 0; --i) {
-        if (gen_.load(std::memory_order_acquire) != g) return;
-        __builtin_ia32_pause();
-    }
+    if (spin_until([&] { return gen_.load(std::memory_order_acquire) != g; }))
+        return;
     if (lithe_context_self()) {
         BarrierBlock bb{this, g};
         while (gen_.load(std::memory_order_acquire) == g)

@@ -18,6 +18,7 @@
 // Every Member carries a copy of its ICVs (setters change the caller's
 // copy; members of a new team inherit the master's).
 #include <strings.h>
+#include <time.h>
 
 #include <climits>
 #include <cstdarg>
@@ -159,13 +160,20 @@ int gtid() {
     return tls_gtid;
 }
 
-int spin_iterations() {
-    static const int n = [] {
+uint64_t spin_budget_ns() {
+    static const uint64_t ns = [] {
         const char *v = getenv("PARLIB_SPIN_US");
-        long us = v ? atol(v) : 20;
-        return static_cast<int>(us < 0 ? 0 : us * 100);
+        long us = v ? atol(v) : 50;
+        return static_cast<uint64_t>(us < 0 ? 0 : us) * 1000;
     }();
-    return n;
+    return ns;
+}
+
+uint64_t now_ns() {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u +
+           static_cast<uint64_t>(ts.tv_nsec);
 }
 
 void fatal(const char *fmt, ...) {

@@ -40,8 +40,22 @@ class Spin {
     std::atomic<bool> f_{false};
 };
 
-// Waits for a short while before blocking (icv.cpp reads PARLIB_SPIN_US).
-int spin_iterations();
+// Spins until cond() holds or PARLIB_SPIN_US microseconds (parlib's knob
+// and default, 50) have passed; returns cond()'s last value. Waiters call
+// it before blocking: short waits then cost no context switch.
+uint64_t spin_budget_ns();
+uint64_t now_ns();
+template <class F>
+bool spin_until(F cond) {
+    uint64_t budget = spin_budget_ns();
+    if (budget == 0) return cond();
+    uint64_t deadline = now_ns() + budget;
+    for (unsigned i = 1;; ++i) {
+        if (cond()) return true;
+        __builtin_ia32_pause();
+        if ((i & 63) == 0 && now_ns() >= deadline) return cond();
+    }
+}
 
 // ---- ICVs (icv.cpp) ----
 enum SchedKind { kStatic = 1, kDynamic = 2, kGuided = 3, kAuto = 4 };

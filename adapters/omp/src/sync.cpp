@@ -55,10 +55,7 @@ bool Mutex::try_lock() {
 }
 
 void Mutex::lock() {
-    for (int i = spin_iterations(); i > 0; --i) {
-        if (try_lock()) return;
-        __builtin_ia32_pause();
-    }
+    if (spin_until([&] { return try_lock(); })) return;
     if (!lithe_context_self()) {
         while (!try_lock()) sched_yield();
         return;

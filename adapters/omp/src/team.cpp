@@ -108,11 +108,15 @@ void team_run(Team *t, Member *mm) {
             lithe_context_unblock(&w->ctx);
     }
     t->body(t->data);
-    // Spin briefly: members of short regions dock quickly.
-    for (int i = spin_iterations();
-         i > 0 && t->running.load(std::memory_order_acquire) != 0; --i)
-        __builtin_ia32_pause();
-    lithe_context_block(join_cb, t);
+    // Members of short regions dock quickly: spin first. Seeing running == 0
+    // without the lock, the last docker may still be inside join_lock; the
+    // lock/unlock pair waits for it to leave before *t goes away.
+    if (spin_until([&] { return t->running.load(std::memory_order_acquire) == 0; })) {
+        t->join_lock.lock();
+        t->join_lock.unlock();
+    } else {
+        lithe_context_block(join_cb, t);
+    }
     pool = &tls_pools[t->level];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
