@@ -56,8 +56,8 @@ bool next(T *istart, T *iend) {
 }
 
 bool start_long(SchedKind k, long start, long end, long incr, long chunk,
-                long *istart, long *iend) {
-    loop_start(k, chunk > 0 ? chunk : 0, trip_long(start, end, incr));
+                long *istart, long *iend, bool ordered = false) {
+    loop_start(k, chunk > 0 ? chunk : 0, trip_long(start, end, incr), ordered);
     self()->base = static_cast<uint64_t>(start);
     self()->step = static_cast<uint64_t>(incr);
     return next(istart, iend);
@@ -65,8 +65,8 @@ bool start_long(SchedKind k, long start, long end, long incr, long chunk,
 
 bool start_ull(SchedKind k, bool up, uint64_t start, uint64_t end,
                uint64_t incr, uint64_t chunk, uint64_t *istart,
-               uint64_t *iend) {
-    loop_start(k, chunk, trip_ull(up, start, end, incr));
+               uint64_t *iend, bool ordered = false) {
+    loop_start(k, chunk, trip_ull(up, start, end, incr), ordered);
     self()->base = start;
     self()->step = incr;
     return next(istart, iend);
@@ -196,6 +196,50 @@ LOOP_ULL(nonmonotonic_guided, kGuided)
 LOOP_ULL_RUNTIME(runtime)
 LOOP_ULL_RUNTIME(nonmonotonic_runtime)
 LOOP_ULL_RUNTIME(maybe_nonmonotonic_runtime)
+
+// ---- ordered loops: the turn passes per chunk (loops.cpp) ----
+#define LOOP_ORDERED(name, kind)                                            \
+    OMP_API bool GOMP_loop_ordered_##name##_start(                          \
+        long s, long e, long i, long c, long *is, long *ie) {               \
+        return start_long(kind, s, e, i, c, is, ie, true);                  \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ordered_##name##_next(long *is, long *ie) {      \
+        return next(is, ie);                                                \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_ordered_##name##_start(                      \
+        bool up, uint64_t s, uint64_t e, uint64_t i, uint64_t c,            \
+        uint64_t *is, uint64_t *ie) {                                       \
+        return start_ull(kind, up, s, e, i, c, is, ie, true);               \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_ordered_##name##_next(uint64_t *is,          \
+                                                     uint64_t *ie) {        \
+        return next(is, ie);                                                \
+    }
+LOOP_ORDERED(static, kStatic)
+LOOP_ORDERED(dynamic, kDynamic)
+LOOP_ORDERED(guided, kGuided)
+
+OMP_API bool GOMP_loop_ordered_runtime_start(long s, long e, long i, long *is,
+                                             long *ie) {
+    uint64_t c;
+    SchedKind k = runtime_kind(&c);
+    return start_long(k, s, e, i, static_cast<long>(c), is, ie, true);
+}
+OMP_API bool GOMP_loop_ordered_runtime_next(long *is, long *ie) {
+    return next(is, ie);
+}
+OMP_API bool GOMP_loop_ull_ordered_runtime_start(bool up, uint64_t s,
+                                                 uint64_t e, uint64_t i,
+                                                 uint64_t *is, uint64_t *ie) {
+    uint64_t c;
+    SchedKind k = runtime_kind(&c);
+    return start_ull(k, up, s, e, i, c, is, ie, true);
+}
+OMP_API bool GOMP_loop_ull_ordered_runtime_next(uint64_t *is, uint64_t *ie) {
+    return next(is, ie);
+}
+OMP_API void GOMP_ordered_start(void) { ordered_enter(); }
+OMP_API void GOMP_ordered_end(void) {}
 
 OMP_API void GOMP_loop_end(void) { self()->team->barrier.wait(); }
 OMP_API void GOMP_loop_end_nowait(void) {}

@@ -94,9 +94,16 @@ void static_init(int sched, int *plast, T *plower, T *pupper, ST *pstride,
     *pstride = static_cast<ST>(trip * static_cast<uint64_t>(incr));
 }
 
+// Ordered variants are the plain codes + 32 (kmp_ord_static_chunked = 65
+// ... kmp_ord_auto = 70).
+constexpr int kOrderedOffset = 32;
+
 template <typename T, typename ST>
 void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
     sched &= ~kModifiers;
+    bool ordered = sched >= kSchStaticChunked + kOrderedOffset &&
+                   sched <= kSchAuto + kOrderedOffset;
+    if (ordered) sched -= kOrderedOffset;
     uint64_t c = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
     SchedKind k;
     switch (sched) {
@@ -109,11 +116,10 @@ void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
     case kSchRuntime: k = resolve_runtime(&c); break;
     case kSchAuto: k = kAuto; break;
     default:
-        lithe_omp_unimplemented("__kmpc_dispatch_init with this schedule "
-                                "(ordered)");
+        lithe_omp_unimplemented("__kmpc_dispatch_init with this schedule");
     }
     Member *m = self();
-    loop_start(k, c, trip_count(lb, ub, st));
+    loop_start(k, c, trip_count(lb, ub, st), ordered);
     m->base = static_cast<uint64_t>(lb);
     m->step = static_cast<uint64_t>(static_cast<int64_t>(st));
 }
@@ -217,12 +223,15 @@ OMP_API int __kmpc_dispatch_next_8u(void *, int, int *plast, uint64_t *lb,
                                     uint64_t *ub, int64_t *st) {
     return dispatch_next(plast, lb, ub, st);
 }
-// Only ordered loops need per-iteration fini, and those are not
-// implemented (dispatch_init aborts on ordered schedules).
+// clang calls fini after each iteration of an ordered loop; the ordered
+// turn passes per chunk instead (loops.cpp), so there is nothing to do.
 OMP_API void __kmpc_dispatch_fini_4(void *, int) {}
 OMP_API void __kmpc_dispatch_fini_4u(void *, int) {}
 OMP_API void __kmpc_dispatch_fini_8(void *, int) {}
 OMP_API void __kmpc_dispatch_fini_8u(void *, int) {}
+
+OMP_API void __kmpc_ordered(void *, int) { ordered_enter(); }
+OMP_API void __kmpc_end_ordered(void *, int) {}
 
 OMP_API void __kmpc_barrier(void *, int) { self()->team->barrier.wait(); }
 OMP_API void __kmpc_flush(void *) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }

@@ -117,8 +117,11 @@ struct LoopSlot {
     int finished = 0;  // members done with loop `seq`
     SchedKind kind = kStatic;
     uint64_t trip = 0, chunk = 1;
+    bool ordered = false;
+    uint64_t ord_next = 0;  // ordered: first iteration of the chunk whose
+                            // ordered regions may run now
     std::atomic<uint64_t> next{0};
-    Waiter *waiters = nullptr;  // members waiting to reuse the slot
+    Waiter *waiters = nullptr;  // members waiting (reuse, or ordered turn)
 };
 constexpr int kLoopSlots = 4;
 
@@ -137,6 +140,8 @@ struct Member {
     LoopSlot *loop = nullptr;  // the loop being worked on
     uint64_t static_k = 0;     // static schedule: chunks taken so far
     bool loop_done = false;
+    bool has_chunk = false;            // ordered: a chunk not yet passed on
+    uint64_t chunk_first = 0, chunk_end = 0;
     uint64_t base = 0, step = 0;  // ABI view of `loop`: i-th iteration's
                                   // value is base + i*step (mod 2^64)
 };
@@ -178,7 +183,12 @@ void serialized_push();
 void serialized_pop();
 
 // ---- loops.cpp: a worksharing loop over iterations [0, trip) ----
-void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip);
+void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip,
+                bool ordered = false);
+// ordered regions of an ordered loop: enter waits for the member's chunk's
+// turn (chunks pass the turn on in iteration order when their member takes
+// its next chunk or finishes).
+void ordered_enter();
 // Next chunk: first iteration and count; false when none is left (the
 // member is then done with the loop).
 bool loop_next(uint64_t *first, uint64_t *count, bool *last);

@@ -16,6 +16,14 @@
 // Schedules: static (one block per member, or chunks round-robin),
 // dynamic (fetch-add of `chunk`), guided (CAS: max(chunk, remaining/2n)),
 // auto = guided with chunk 1. runtime resolves run-sched-var first.
+//
+// Ordered loops: iterations of a chunk run in order on one member, so the
+// turn to run ordered regions passes chunk by chunk: `ord_next` is the first
+// iteration of the chunk whose member may enter ordered regions; a member
+// passes the turn on (ord_next = its chunk's end), after waiting for it,
+// when it takes its next chunk or finishes. The lowest unfinished chunk's
+// member never waits, so the loop always progresses. Waits block on the
+// slot's waiter list; every change wakes all waiters, who re-check.
 #include <sched.h>
 
 #include <algorithm>
@@ -29,24 +37,79 @@ bool reusable(const LoopSlot &sl, uint64_t k, int n) {
     return sl.seq < k && (sl.seq == 0 || sl.finished == n);
 }
 
-struct SlotWait {
-    LoopSlot *sl;
-    uint64_t k;
-    int n;
-    Waiter w;
-};
-
-void slot_block_cb(lithe_context_t *self, void *arg) {
-    auto *sw = static_cast<SlotWait *>(arg);
-    LoopSlot &sl = *sw->sl;
-    sl.s.lock();
-    bool ready = sl.seq == sw->k || reusable(sl, sw->k, sw->n);
-    if (!ready) {
-        sw->w = Waiter{self, sl.waiters};
-        sl.waiters = &sw->w;
+// Blocks the caller (a context; foreign threads spin) until ready(sl)
+// holds, checked under sl.s.
+template <class P>
+void slot_wait(LoopSlot &sl, P ready) {
+    struct Arg {
+        LoopSlot *sl;
+        P *ready;
+        Waiter w;
+    };
+    if (spin_until([&] {
+            std::lock_guard<Spin> g(sl.s);
+            return ready(sl);
+        }))
+        return;
+    if (!lithe_context_self()) {
+        for (;;) {
+            {
+                std::lock_guard<Spin> g(sl.s);
+                if (ready(sl)) return;
+            }
+            sched_yield();
+        }
     }
+    Arg a{&sl, &ready, {}};
+    for (;;) {
+        {
+            std::lock_guard<Spin> g(sl.s);
+            if (ready(sl)) return;
+        }
+        lithe_context_block(
+            [](lithe_context_t *self, void *p) {
+                auto *a = static_cast<Arg *>(p);
+                LoopSlot &sl = *a->sl;
+                sl.s.lock();
+                bool ok = (*a->ready)(sl);
+                if (!ok) {
+                    a->w = Waiter{self, sl.waiters};
+                    sl.waiters = &a->w;
+                }
+                sl.s.unlock();
+                if (ok) lithe_context_unblock(self);
+            },
+            &a);
+    }
+}
+
+// Called with sl.s held; the caller wakes the returned list after
+// unlocking (a waiter's node lives on its stack: read `next` first).
+Waiter *take_waiters(LoopSlot &sl) {
+    Waiter *w = sl.waiters;
+    sl.waiters = nullptr;
+    return w;
+}
+void wake(Waiter *w) {
+    while (w) {
+        Waiter *next = w->next;
+        lithe_context_unblock(w->ctx);
+        w = next;
+    }
+}
+
+// Ordered: waits for this member's chunk's turn, then passes it on.
+void pass_turn(Member *m) {
+    if (!m->has_chunk) return;
+    m->has_chunk = false;
+    LoopSlot &sl = *m->loop;
+    uint64_t first = m->chunk_first;
+    slot_wait(sl, [first](LoopSlot &s) { return s.ord_next == first; });
+    sl.s.lock();
+    sl.ord_next = m->chunk_end;
+    Waiter *w = take_waiters(sl);
     sl.s.unlock();
-    if (ready) lithe_context_unblock(self);
+    wake(w);
 }
 
 }  // namespace
@@ -57,7 +120,8 @@ SchedKind resolve_runtime(uint64_t *chunk) {
     return icv.run_sched;
 }
 
-void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip) {
+void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip,
+                bool ordered) {
     Member *m = self();
     Team *t = m->team;
     int n = t ? t->n : 1;
@@ -68,48 +132,42 @@ void loop_start(SchedKind kind, uint64_t chunk, uint64_t trip) {
     if (chunk == 0 && kind != kStatic) chunk = 1;
     uint64_t k = ++m->loops;
     LoopSlot &sl = t->loops[k % kLoopSlots];
-    for (;;) {
-        sl.s.lock();
-        if (sl.seq == k) break;
-        if (reusable(sl, k, n)) {
-            sl.seq = k;
-            sl.finished = 0;
-            sl.kind = kind;
-            sl.trip = trip;
-            sl.chunk = chunk;
-            sl.next.store(0, std::memory_order_relaxed);
-            break;
-        }
-        sl.s.unlock();
-        if (lithe_context_self()) {
-            SlotWait sw{&sl, k, n, {}};
-            lithe_context_block(slot_block_cb, &sw);
-        } else {
-            sched_yield();
-        }
+    slot_wait(sl, [k, n](LoopSlot &s) { return s.seq == k || reusable(s, k, n); });
+    sl.s.lock();
+    if (sl.seq != k) {
+        sl.seq = k;
+        sl.finished = 0;
+        sl.kind = kind;
+        sl.trip = trip;
+        sl.chunk = chunk;
+        sl.ordered = ordered;
+        sl.ord_next = 0;
+        sl.next.store(0, std::memory_order_relaxed);
     }
     sl.s.unlock();
     m->loop = &sl;
     m->static_k = 0;
     m->loop_done = false;
+    m->has_chunk = false;
+}
+
+void ordered_enter() {
+    Member *m = self();
+    if (!m->has_chunk) fatal("ordered region outside an ordered loop chunk");
+    uint64_t first = m->chunk_first;
+    slot_wait(*m->loop, [first](LoopSlot &s) { return s.ord_next == first; });
 }
 
 static bool finish(Member *m) {
     if (m->loop_done) return false;
+    pass_turn(m);
     m->loop_done = true;
     LoopSlot &sl = *m->loop;
-    Waiter *wake = nullptr;
+    Waiter *w = nullptr;
     sl.s.lock();
-    if (++sl.finished == (m->team ? m->team->n : 1)) {
-        wake = sl.waiters;
-        sl.waiters = nullptr;
-    }
+    if (++sl.finished == (m->team ? m->team->n : 1)) w = take_waiters(sl);
     sl.s.unlock();
-    while (wake) {
-        Waiter *next = wake->next;  // read before the waiter runs again
-        lithe_context_unblock(wake->ctx);
-        wake = next;
-    }
+    wake(w);
     return false;
 }
 
@@ -117,6 +175,7 @@ bool loop_next(uint64_t *first, uint64_t *count, bool *last) {
     Member *m = self();
     LoopSlot &sl = *m->loop;
     if (m->loop_done) return false;
+    if (sl.ordered) pass_turn(m);
     uint64_t n = m->team ? static_cast<uint64_t>(m->team->n) : 1;
     uint64_t trip = sl.trip, chunk = sl.chunk, tid = m->tid;
     uint64_t lo, cnt;
@@ -151,6 +210,11 @@ bool loop_next(uint64_t *first, uint64_t *count, bool *last) {
                 break;
         }
     }
+    }
+    if (sl.ordered) {
+        m->has_chunk = true;
+        m->chunk_first = lo;
+        m->chunk_end = lo + cnt;
     }
     *first = lo;
     *count = cnt;
