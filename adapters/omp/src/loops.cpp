@@ -1,7 +1,7 @@
 // loops.cpp: worksharing loops, in iteration-index space [0, trip); the
 // ABI files map indices to the compilers' bounds.
 //
-// Each member numbers the dynamic-style loops it starts (Member::loops);
+// Each member numbers the worksharing loops it starts (Member::loops);
 // loop number k uses the team's slot k % kLoopSlots. The first member to
 // start loop k initialises the slot, once every member has finished loop
 // k - kLoopSlots there (so `nowait` loops may run ahead by up to

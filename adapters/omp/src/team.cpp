@@ -4,19 +4,23 @@
 // that survives across regions (a "hot team"):
 //
 //   region start: the pooled Worker of each member number (docked:
-//     blocked, owned by the base scheduler) is reassociated to the region's scheduler and unblocked;
-//     new Workers are created there. Each runs team->body as member `tid`.
+//     blocked, owned by the base scheduler) is reassociated to the
+//     region's scheduler and unblocked; missing Workers are created there.
+//     Each runs team->body as member `tid`.
 //   region end: the Worker blocks ("docks") and, in the block callback
 //     (hart context, after it is saved), counts itself off the team; the
 //     last one unblocks the master, which reassociates the docked Workers
 //     back to the base scheduler so that the region's scheduler can exit.
 //
 // A Worker therefore keeps its stack and TLS across regions and never
-// exits. The pool is the master's TLS (`tls_pools`); it is only touched by
-// the master, between regions, so it needs no lock. `Team::join_lock`
-// orders the docking count against the master's decision to block.
-#include <cstdio>
-
+// exits: docking (block, later unblock) rather than exiting and
+// lithe_context_recycle keeps the same TLS either way, but costs no
+// restart and never hands the fork-join scheduler's exit callback a
+// context it did not create. Workers beyond a later, smaller team stay
+// docked until that size is needed again. The pool is the master's TLS
+// (`tls_pools`); only the master touches it, between regions, so it needs
+// no lock. `Team::join_lock` orders the docking count against the
+// master's decision to block.
 #include "internal.hpp"
 
 namespace lomp {
