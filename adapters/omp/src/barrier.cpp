@@ -5,7 +5,8 @@
 // deadlocks here: a blocked member gives its hart to one that has not
 // arrived yet. The block callback re-checks the generation under `s_`
 // (runs in hart context, after the waiter is saved), so a wake-up cannot be
-// lost. `waiters_` has n slots, sized by reset() before the team starts.
+// lost. Sleepers are an intrusive list of Waiter nodes on their own
+// stacks, so a barrier never allocates.
 #include <sched.h>
 
 #include "internal.hpp"
@@ -15,6 +16,7 @@ namespace lomp {
 struct BarrierBlock {
     Barrier *b;
     uint64_t gen;
+    Waiter w;
 };
 
 void barrier_block_cb(lithe_context_t *self, void *arg) {
@@ -22,7 +24,10 @@ void barrier_block_cb(lithe_context_t *self, void *arg) {
     Barrier *b = bb->b;
     b->s_.lock();
     bool passed = b->gen_.load(std::memory_order_acquire) != bb->gen;
-    if (!passed) b->waiters_.push_back(self);
+    if (!passed) {
+        bb->w = Waiter{self, b->waiters_};
+        b->waiters_ = &bb->w;
+    }
     b->s_.unlock();
     if (passed) lithe_context_unblock(self);
 }
@@ -30,8 +35,7 @@ void barrier_block_cb(lithe_context_t *self, void *arg) {
 void Barrier::reset(int n) {
     n_ = n;
     arrived_ = 0;
-    waiters_.clear();
-    waiters_.reserve(n);  // push_back in hart context never allocates
+    waiters_ = nullptr;
 }
 
 void Barrier::wait() {
@@ -40,19 +44,22 @@ void Barrier::wait() {
     uint64_t g = gen_.load(std::memory_order_relaxed);
     if (++arrived_ == n_) {
         arrived_ = 0;
-        std::vector<lithe_context_t *> wake;
-        wake.swap(waiters_);
-        waiters_.reserve(n_);
+        Waiter *w = waiters_;
+        waiters_ = nullptr;
         gen_.store(g + 1, std::memory_order_release);
         s_.unlock();
-        for (lithe_context_t *c : wake) lithe_context_unblock(c);
+        while (w) {
+            Waiter *next = w->next;  // the node dies once its owner runs
+            lithe_context_unblock(w->ctx);
+            w = next;
+        }
         return;
     }
     s_.unlock();
     if (spin_until([&] { return gen_.load(std::memory_order_acquire) != g; }))
         return;
     if (lithe_context_self()) {
-        BarrierBlock bb{this, g};
+        BarrierBlock bb{this, g, {}};
         while (gen_.load(std::memory_order_acquire) == g)
             lithe_context_block(barrier_block_cb, &bb);
     } else {

@@ -106,7 +106,7 @@ class Barrier {
     Spin s_;
     int n_ = 1, arrived_ = 0;
     std::atomic<uint64_t> gen_{0};
-    std::vector<lithe_context_t *> waiters_;
+    Waiter *waiters_ = nullptr;
     friend void barrier_block_cb(lithe_context_t *, void *);
 };
 
