@@ -72,8 +72,6 @@ bool start_ull(SchedKind k, bool up, uint64_t start, uint64_t end,
     return next(istart, iend);
 }
 
-SchedKind runtime_kind(uint64_t *chunk) { return resolve_runtime(chunk); }
-
 void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
                    SchedKind k, long start, long end, long incr, long chunk) {
     GompBody b{fn, data};
@@ -149,7 +147,7 @@ LOOP_LONG(nonmonotonic_guided, kGuided)
     OMP_API bool GOMP_loop_##name##_start(long s, long e, long i, long *is, \
                                           long *ie) {                       \
         uint64_t c;                                                         \
-        SchedKind k = runtime_kind(&c);                                     \
+        SchedKind k = resolve_runtime(&c);                                     \
         return start_long(k, s, e, i, static_cast<long>(c), is, ie);        \
     }                                                                       \
     OMP_API bool GOMP_loop_##name##_next(long *is, long *ie) {              \
@@ -159,7 +157,7 @@ LOOP_LONG(nonmonotonic_guided, kGuided)
                                            unsigned nt, long s, long e,     \
                                            long i, unsigned) {              \
         uint64_t c;                                                         \
-        SchedKind k = runtime_kind(&c);                                     \
+        SchedKind k = resolve_runtime(&c);                                     \
         parallel_loop(fn, data, nt, k, s, e, i, static_cast<long>(c));      \
     }
 LOOP_LONG_RUNTIME(runtime)
@@ -187,7 +185,7 @@ LOOP_ULL(nonmonotonic_guided, kGuided)
                                               uint64_t e, uint64_t i,       \
                                               uint64_t *is, uint64_t *ie) { \
         uint64_t c;                                                         \
-        SchedKind k = runtime_kind(&c);                                     \
+        SchedKind k = resolve_runtime(&c);                                     \
         return start_ull(k, up, s, e, i, c, is, ie);                        \
     }                                                                       \
     OMP_API bool GOMP_loop_ull_##name##_next(uint64_t *is, uint64_t *ie) {  \
@@ -222,7 +220,7 @@ LOOP_ORDERED(guided, kGuided)
 OMP_API bool GOMP_loop_ordered_runtime_start(long s, long e, long i, long *is,
                                              long *ie) {
     uint64_t c;
-    SchedKind k = runtime_kind(&c);
+    SchedKind k = resolve_runtime(&c);
     return start_long(k, s, e, i, static_cast<long>(c), is, ie, true);
 }
 OMP_API bool GOMP_loop_ordered_runtime_next(long *is, long *ie) {
@@ -232,7 +230,7 @@ OMP_API bool GOMP_loop_ull_ordered_runtime_start(bool up, uint64_t s,
                                                  uint64_t e, uint64_t i,
                                                  uint64_t *is, uint64_t *ie) {
     uint64_t c;
-    SchedKind k = runtime_kind(&c);
+    SchedKind k = resolve_runtime(&c);
     return start_ull(k, up, s, e, i, c, is, ie, true);
 }
 OMP_API bool GOMP_loop_ull_ordered_runtime_next(uint64_t *is, uint64_t *ie) {
