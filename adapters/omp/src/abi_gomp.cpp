@@ -1,0 +1,267 @@
+// abi_gomp.cpp: the GOMP_* entry points gcc emits (GNU libgomp ABI,
+// libgomp_g.h), mapped onto region.cpp, barrier.cpp, loops.cpp and
+// sync.cpp. Loop bounds here are [start, end) with a signed step; the
+// `ull` forms take `up` and unsigned bounds. Entry points not defined here
+// abort through the generated stubs (docs/omp.md lists them).
+#include "internal.hpp"
+
+using namespace lomp;
+
+namespace {
+
+struct GompBody {
+    void (*fn)(void *);
+    void *data;
+    // Parallel-loop/sections combined forms start the worksharing
+    // construct in every member before running fn.
+    bool loop = false;
+    SchedKind kind = kStatic;
+    uint64_t chunk = 0, trip = 0, base = 0, step = 0;
+};
+
+void run_gomp(void *p) {
+    auto *b = static_cast<GompBody *>(p);
+    if (b->loop) {
+        loop_start(b->kind, b->chunk, b->trip);
+        self()->base = b->base;
+        self()->step = b->step;
+    }
+    b->fn(b->data);
+}
+
+uint64_t trip_long(long start, long end, long incr) {
+    if (incr > 0)
+        return start < end ? (static_cast<uint64_t>(end) - start + incr - 1) /
+                                 static_cast<uint64_t>(incr)
+                           : 0;
+    return start > end ? (static_cast<uint64_t>(start) - end - incr - 1) /
+                             static_cast<uint64_t>(-incr)
+                       : 0;
+}
+
+uint64_t trip_ull(bool up, uint64_t start, uint64_t end, uint64_t incr) {
+    if (up) return start < end ? (end - start + incr - 1) / incr : 0;
+    return start > end ? (start - end - incr - 1) / -incr : 0;
+}
+
+template <typename T>
+bool next(T *istart, T *iend) {
+    uint64_t first, cnt;
+    bool last;
+    if (!loop_next(&first, &cnt, &last)) return false;
+    Member *m = self();
+    *istart = static_cast<T>(m->base + first * m->step);
+    *iend = static_cast<T>(m->base + (first + cnt) * m->step);
+    return true;
+}
+
+bool start_long(SchedKind k, long start, long end, long incr, long chunk,
+                long *istart, long *iend, bool ordered = false) {
+    loop_start(k, chunk > 0 ? chunk : 0, trip_long(start, end, incr), ordered);
+    self()->base = static_cast<uint64_t>(start);
+    self()->step = static_cast<uint64_t>(incr);
+    return next(istart, iend);
+}
+
+bool start_ull(SchedKind k, bool up, uint64_t start, uint64_t end,
+               uint64_t incr, uint64_t chunk, uint64_t *istart,
+               uint64_t *iend, bool ordered = false) {
+    loop_start(k, chunk, trip_ull(up, start, end, incr), ordered);
+    self()->base = start;
+    self()->step = incr;
+    return next(istart, iend);
+}
+
+void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
+                   SchedKind k, long start, long end, long incr, long chunk) {
+    GompBody b{fn, data};
+    b.loop = true;
+    b.kind = k;
+    b.chunk = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
+    b.trip = trip_long(start, end, incr);
+    b.base = static_cast<uint64_t>(start);
+    b.step = static_cast<uint64_t>(incr);
+    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+}
+
+Mutex &atomic_mutex() {
+    static Mutex *m = new Mutex;  // immortal
+    return *m;
+}
+
+}  // namespace
+
+OMP_API void GOMP_parallel(void (*fn)(void *), void *data, unsigned nthreads,
+                           unsigned) {
+    GompBody b{fn, data};
+    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+}
+
+OMP_API void GOMP_barrier(void) { self()->team->barrier.wait(); }
+
+OMP_API void GOMP_critical_start(void) { global_critical().lock(); }
+OMP_API void GOMP_critical_end(void) { global_critical().unlock(); }
+OMP_API void GOMP_critical_name_start(void **p) {
+    critical_enter(reinterpret_cast<std::atomic<Mutex *> *>(p));
+}
+OMP_API void GOMP_critical_name_end(void **p) {
+    critical_exit(reinterpret_cast<std::atomic<Mutex *> *>(p));
+}
+OMP_API void GOMP_atomic_start(void) { atomic_mutex().lock(); }
+OMP_API void GOMP_atomic_end(void) { atomic_mutex().unlock(); }
+
+OMP_API bool GOMP_single_start(void) { return single_begin(); }
+OMP_API void *GOMP_single_copy_start(void) {
+    if (single_begin()) return nullptr;
+    Team *t = self()->team;
+    t->barrier.wait();
+    return t->copy_data;
+}
+OMP_API void GOMP_single_copy_end(void *data) {
+    Team *t = self()->team;
+    t->copy_data = data;
+    t->barrier.wait();
+}
+
+// ---- loops, long ----
+#define LOOP_LONG(name, kind)                                               \
+    OMP_API bool GOMP_loop_##name##_start(long s, long e, long i, long c,   \
+                                          long *is, long *ie) {             \
+        return start_long(kind, s, e, i, c, is, ie);                        \
+    }                                                                       \
+    OMP_API bool GOMP_loop_##name##_next(long *is, long *ie) {              \
+        return next(is, ie);                                                \
+    }                                                                       \
+    OMP_API void GOMP_parallel_loop_##name(void (*fn)(void *), void *data,  \
+                                           unsigned nt, long s, long e,     \
+                                           long i, long c, unsigned) {      \
+        parallel_loop(fn, data, nt, kind, s, e, i, c);                      \
+    }
+LOOP_LONG(static, kStatic)
+LOOP_LONG(dynamic, kDynamic)
+LOOP_LONG(guided, kGuided)
+LOOP_LONG(nonmonotonic_dynamic, kDynamic)
+LOOP_LONG(nonmonotonic_guided, kGuided)
+
+#define LOOP_LONG_RUNTIME(name)                                             \
+    OMP_API bool GOMP_loop_##name##_start(long s, long e, long i, long *is, \
+                                          long *ie) {                       \
+        uint64_t c;                                                         \
+        SchedKind k = resolve_runtime(&c);                                     \
+        return start_long(k, s, e, i, static_cast<long>(c), is, ie);        \
+    }                                                                       \
+    OMP_API bool GOMP_loop_##name##_next(long *is, long *ie) {              \
+        return next(is, ie);                                                \
+    }                                                                       \
+    OMP_API void GOMP_parallel_loop_##name(void (*fn)(void *), void *data,  \
+                                           unsigned nt, long s, long e,     \
+                                           long i, unsigned) {              \
+        uint64_t c;                                                         \
+        SchedKind k = resolve_runtime(&c);                                     \
+        parallel_loop(fn, data, nt, k, s, e, i, static_cast<long>(c));      \
+    }
+LOOP_LONG_RUNTIME(runtime)
+LOOP_LONG_RUNTIME(nonmonotonic_runtime)
+LOOP_LONG_RUNTIME(maybe_nonmonotonic_runtime)
+
+// ---- loops, unsigned long long ----
+#define LOOP_ULL(name, kind)                                                \
+    OMP_API bool GOMP_loop_ull_##name##_start(                              \
+        bool up, uint64_t s, uint64_t e, uint64_t i, uint64_t c,            \
+        uint64_t *is, uint64_t *ie) {                                       \
+        return start_ull(kind, up, s, e, i, c, is, ie);                     \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_##name##_next(uint64_t *is, uint64_t *ie) {  \
+        return next(is, ie);                                                \
+    }
+LOOP_ULL(static, kStatic)
+LOOP_ULL(dynamic, kDynamic)
+LOOP_ULL(guided, kGuided)
+LOOP_ULL(nonmonotonic_dynamic, kDynamic)
+LOOP_ULL(nonmonotonic_guided, kGuided)
+
+#define LOOP_ULL_RUNTIME(name)                                              \
+    OMP_API bool GOMP_loop_ull_##name##_start(bool up, uint64_t s,          \
+                                              uint64_t e, uint64_t i,       \
+                                              uint64_t *is, uint64_t *ie) { \
+        uint64_t c;                                                         \
+        SchedKind k = resolve_runtime(&c);                                     \
+        return start_ull(k, up, s, e, i, c, is, ie);                        \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_##name##_next(uint64_t *is, uint64_t *ie) {  \
+        return next(is, ie);                                                \
+    }
+LOOP_ULL_RUNTIME(runtime)
+LOOP_ULL_RUNTIME(nonmonotonic_runtime)
+LOOP_ULL_RUNTIME(maybe_nonmonotonic_runtime)
+
+// ---- ordered loops: the turn passes per chunk (loops.cpp) ----
+#define LOOP_ORDERED(name, kind)                                            \
+    OMP_API bool GOMP_loop_ordered_##name##_start(                          \
+        long s, long e, long i, long c, long *is, long *ie) {               \
+        return start_long(kind, s, e, i, c, is, ie, true);                  \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ordered_##name##_next(long *is, long *ie) {      \
+        return next(is, ie);                                                \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_ordered_##name##_start(                      \
+        bool up, uint64_t s, uint64_t e, uint64_t i, uint64_t c,            \
+        uint64_t *is, uint64_t *ie) {                                       \
+        return start_ull(kind, up, s, e, i, c, is, ie, true);               \
+    }                                                                       \
+    OMP_API bool GOMP_loop_ull_ordered_##name##_next(uint64_t *is,          \
+                                                     uint64_t *ie) {        \
+        return next(is, ie);                                                \
+    }
+LOOP_ORDERED(static, kStatic)
+LOOP_ORDERED(dynamic, kDynamic)
+LOOP_ORDERED(guided, kGuided)
+
+OMP_API bool GOMP_loop_ordered_runtime_start(long s, long e, long i, long *is,
+                                             long *ie) {
+    uint64_t c;
+    SchedKind k = resolve_runtime(&c);
+    return start_long(k, s, e, i, static_cast<long>(c), is, ie, true);
+}
+OMP_API bool GOMP_loop_ordered_runtime_next(long *is, long *ie) {
+    return next(is, ie);
+}
+OMP_API bool GOMP_loop_ull_ordered_runtime_start(bool up, uint64_t s,
+                                                 uint64_t e, uint64_t i,
+                                                 uint64_t *is, uint64_t *ie) {
+    uint64_t c;
+    SchedKind k = resolve_runtime(&c);
+    return start_ull(k, up, s, e, i, c, is, ie, true);
+}
+OMP_API bool GOMP_loop_ull_ordered_runtime_next(uint64_t *is, uint64_t *ie) {
+    return next(is, ie);
+}
+OMP_API void GOMP_ordered_start(void) { ordered_enter(); }
+OMP_API void GOMP_ordered_end(void) {}
+
+OMP_API void GOMP_loop_end(void) { self()->team->barrier.wait(); }
+OMP_API void GOMP_loop_end_nowait(void) {}
+
+// ---- sections: a dynamic loop over section numbers 1..count ----
+OMP_API unsigned GOMP_sections_next(void) {
+    uint64_t first, cnt;
+    bool last;
+    return loop_next(&first, &cnt, &last) ? static_cast<unsigned>(first + 1)
+                                          : 0;
+}
+OMP_API unsigned GOMP_sections_start(unsigned count) {
+    loop_start(kDynamic, 1, count);
+    return GOMP_sections_next();
+}
+OMP_API void GOMP_sections_end(void) { self()->team->barrier.wait(); }
+OMP_API void GOMP_sections_end_nowait(void) {}
+OMP_API void GOMP_parallel_sections(void (*fn)(void *), void *data,
+                                    unsigned nthreads, unsigned count,
+                                    unsigned) {
+    GompBody b{fn, data};
+    b.loop = true;
+    b.kind = kDynamic;
+    b.chunk = 1;
+    b.trip = count;
+    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+}

@@ -1,0 +1,110 @@
+// region.cpp: a parallel region. The encountering context (the master)
+// enters a child scheduler of the CURRENT scheduler (fork-join, with the
+// OpenMP callbacks below), runs the team there (team.cpp) and exits it, so
+// nested regions nest schedulers and every region's harts come from, and
+// return to, the scheduler that encountered it.
+//
+// Team size: the requested count (num_threads, push_num_threads, or
+// nthreads-var), 1 if the region would exceed max-active-levels or the
+// caller is not a lithe context (a foreign pthread runs regions serialized),
+// capped by OMP_THREAD_LIMIT and, with dyn-var, by the number of harts.
+// A one-member region is run inline (no scheduler).
+#include <algorithm>
+
+#include "internal.hpp"
+
+namespace lomp {
+namespace {
+
+// The region scheduler is the stock fork-join scheduler with one override:
+// its contexts are team Workers (team.cpp), not fork-join contexts, and
+// they dock instead of exiting; an exit would hand the fork-join default a
+// context it does not own, so it is caught here.
+void member_exit(lithe_sched_t *, lithe_context_t *) {
+    fatal("a team member context exited (pthread_exit in a region?)");
+}
+const lithe_sched_funcs &region_funcs() {
+    static const lithe_sched_funcs f = [] {
+        lithe_sched_funcs x = lithe_fj_sched_funcs;
+        x.context_exit = member_exit;
+        return x;
+    }();
+    return f;
+}
+
+int team_size(const Member *enc, int requested) {
+    int n = requested > 0 ? requested : enc->icv.nthreads;
+    if (n < 1) n = 1;
+    if (enc->active_level >= enc->icv.max_active_levels) return 1;
+    if (!lithe_context_self()) return 1;
+    n = std::min(n, globals().thread_limit);
+    if (enc->icv.dynamic) n = std::min(n, std::max(1, lithe_num_harts()));
+    return n;
+}
+
+void init_master(Member *m, Team *t, Member *enc) {
+    *m = Member{};
+    m->team = t;
+    m->tid = 0;
+    m->level = t->level;
+    m->active_level = t->active_level;
+    m->icv = enc->icv;
+    m->icv.nthreads = inherited_nthreads(enc->icv, t->level + 1);
+    m->outer = enc;
+}
+
+}  // namespace
+
+void region_fork(void (*body)(void *), void *data, int requested) {
+    Member *enc = self();
+    if (enc->push_nthreads > 0) {
+        requested = enc->push_nthreads;
+        enc->push_nthreads = 0;
+    }
+    Team t;
+    t.n = team_size(enc, requested);
+    t.level = enc->level + 1;
+    t.active_level = enc->active_level + (t.n > 1 ? 1 : 0);
+    t.body = body;
+    t.data = data;
+    t.barrier.reset(t.n);
+    Member m;
+    init_master(&m, &t, enc);
+    t.master = &m;
+    set_self(&m);
+    if (t.n == 1) {
+        body(data);
+    } else {
+        lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&region_funcs());
+        if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
+            fatal("cannot enter a region scheduler");
+        team_run(&t, &m);
+        if (lithe_sched_exit() != LITHE_OK)
+            fatal("cannot exit a region scheduler");
+        lithe_fj_sched_destroy(s);
+    }
+    set_self(enc);
+}
+
+void serialized_push() {
+    Member *enc = self();
+    enc->push_nthreads = 0;
+    Team *t = new Team;
+    t->level = enc->level + 1;
+    t->active_level = enc->active_level;
+    t->barrier.reset(1);
+    Member *m = new Member;
+    init_master(m, t, enc);
+    t->master = m;
+    set_self(m);
+}
+
+void serialized_pop() {
+    Member *m = self();
+    if (!m->outer) fatal("__kmpc_end_serialized_parallel without a region");
+    set_self(m->outer);
+    delete m->team;
+    delete m;
+}
+
+}  // namespace lomp
