@@ -187,16 +187,22 @@ void serve_children(Impl *im) {
 
 extern "C" {
 
-// Puts a context of `s` on this hart's run queue (no request).
-static void push(lithe_fj_sched_t *s, lithe_context_t *c) {
+// Puts a context of `s` on this hart's run queue (no request). A hart pops
+// its newest context (back) and thieves take the oldest (front); a context
+// that yields goes to the front, so it runs after the others instead of
+// being picked again at once (which starves whatever it waits for).
+static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
     Impl *im = impl_of(s);
     Queue &q = im->queues[my_queue(im)];
     std::lock_guard<Spin> g(q.lock);
-    q.q.push_back(c);
+    if (yielded)
+        q.q.push_front(c);
+    else
+        q.q.push_back(c);
 }
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
-    push(s, c);
+    push(s, c, false);
     lithe_hart_request(1);
 }
 
@@ -254,7 +260,7 @@ void lithe_fj_context_unblock(lithe_sched_t *self, lithe_context_t *c) {
 }
 
 void lithe_fj_context_yield(lithe_sched_t *self, lithe_context_t *c) {
-    push(fj_of(self), c);  // still runnable: no new request
+    push(fj_of(self), c, true);  // still runnable: no new request
 }
 
 void lithe_fj_context_exit(lithe_sched_t *self, lithe_context_t *ctx) {

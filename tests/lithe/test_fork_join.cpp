@@ -99,3 +99,25 @@ TEST_CASE("fork-join: N runnable contexts get N harts") {
     lithe_fj_sched_destroy(s);
     REQUIRE(g_saw_all.load() == g_n);  // all ran at the same time
 }
+
+namespace {
+std::atomic<bool> g_flag{false};
+void wait_by_yielding(void *) {
+    while (!g_flag.load()) lithe_context_yield();
+}
+void set_flag(void *) { g_flag = true; }
+}  // namespace
+
+// A context that waits by yielding must let the context it waits for run,
+// even on one hart (the yielded context must not be re-picked at once).
+TEST_CASE("fork-join: yielding lets the other contexts run") {
+    g_flag = false;
+    lithe_fj_sched_t *s = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&s->sched) == LITHE_OK);
+    lithe_fj_context_create(s, 0, set_flag, nullptr);
+    lithe_fj_context_create(s, 0, wait_by_yielding, nullptr);
+    lithe_fj_sched_join_all(s);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(s);
+    REQUIRE(g_flag.load());
+}
