@@ -42,6 +42,7 @@ Config load() {
     c.stack_size = env_or("PARLIB_STACK_SIZE", 1 << 20, 16 << 10, 1ull << 32);
     c.tls_pool = static_cast<int>(env_or("PARLIB_TLS_POOL", 16, 0, 4096));
     c.pin = env_or("PARLIB_PIN", 1, 0, 1) != 0;
+    c.fsgsbase = env_or("PARLIB_FSGSBASE", 1, 0, 1) != 0;
     return c;
 }
 

@@ -142,7 +142,8 @@ std::once_flag g_init_once;
 int g_init_err = 0;
 
 void do_init() {
-    parlib_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
+    parlib_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0 &&  // HWCAP2_FSGSBASE
+                           config().fsgsbase;
     g_tls_vcore_off = reinterpret_cast<intptr_t>(&tls_vcore) -
                       static_cast<intptr_t>(read_fsbase());
     g_tls_self_off = reinterpret_cast<intptr_t>(&tls_self) -

@@ -84,6 +84,7 @@ struct Config {
     size_t stack_size;  // PARLIB_STACK_SIZE
     int tls_pool;       // PARLIB_TLS_POOL
     bool pin;           // PARLIB_PIN: pin each vcore to one CPU (default 1)
+    bool fsgsbase;      // PARLIB_FSGSBASE=0 forces arch_prctl (tests)
 };
 const Config &config();
 
