@@ -271,6 +271,46 @@ bool global_control() {
     return true;
 }
 
+// TBB masters on threads that are not lithe contexts (std::thread makes
+// foreign pthreads) work alongside main; main uses TBB first, so the
+// server exists (made from main's context).
+bool other_threads() {
+    CHECK(parallel_reduce());
+    std::atomic<int> ok{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 3; ++t)
+        ts.emplace_back([&] {
+            long sum = tbb::parallel_reduce(
+                tbb::blocked_range<long>(0, 100000, 100), 0L,
+                [](const tbb::blocked_range<long> &r, long acc) {
+                    for (long i = r.begin(); i < r.end(); ++i) acc += i;
+                    return acc;
+                },
+                std::plus<long>());
+            tbb::task_group g;
+            std::atomic<int> n{0};
+            for (int i = 0; i < 100; ++i) g.run([&] { ++n; });
+            g.wait();
+            if (sum == 100000L * 99999 / 2 && n == 100) ++ok;
+        });
+    for (auto &t : ts) t.join();
+    CHECK(ok == 3);
+    return true;
+}
+
+// The process's first TBB use is on a std::thread: on lithe the adapter
+// cannot make its holder context there, so TBB falls back to its private
+// pool for the whole process (tests/tbb/CMakeLists.txt checks the report);
+// everything still computes right.
+bool first_use_on_std_thread() {
+    std::atomic<long> sum{0};
+    std::thread t([&] { tbb::parallel_for(0, 10000, [&](int i) { sum += i; }); });
+    t.join();
+    tbb::parallel_for(0, 10000, [&](int i) { sum += i; });
+    CHECK(sum == 2 * (10000L * 9999 / 2));
+    return true;
+}
+
 struct Check {
     const char *name;
     bool (*fn)();
@@ -281,6 +321,8 @@ const Check kChecks[] = {
     {"concurrent", concurrent},         {"task_arena", task_arena},
     {"enqueue", enqueue},               {"exceptions", exceptions},
     {"cancellation", cancellation},     {"global_control", global_control},
+    {"other_threads", other_threads},
+    {"first_use_on_std_thread", first_use_on_std_thread},
 };
 
 }  // namespace

@@ -71,6 +71,7 @@ __TBB_make_rml_server(lithe_tbb::rml::tbb_factory &, lithe_tbb::rml::tbb_server 
     if (!compatible()) return ::rml::factory::st_incompatible;
     lithe_tbb::TbbScheduler *sched = lithe_tbb::TbbScheduler::instance();
     if (!sched) {
+        counters.foreign_start.store(1, std::memory_order_relaxed);
         std::fprintf(stderr,
                      "lithe_tbb: TBB started on a thread that is not a lithe "
                      "context; TBB will use its private thread pool\n");

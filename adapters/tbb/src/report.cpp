@@ -28,6 +28,7 @@ extern "C" void lithe_tbb_get_stats(struct lithe_tbb_stats *out) {
     out->process_calls = counters.process_calls.load(std::memory_order_relaxed);
     out->peak_workers = counters.peak_workers.load(std::memory_order_relaxed);
     out->refused = counters.refused.load(std::memory_order_relaxed);
+    out->foreign_start = counters.foreign_start.load(std::memory_order_relaxed);
 }
 
 __attribute__((destructor)) static void lithe_tbb_report() {
@@ -40,6 +41,11 @@ __attribute__((destructor)) static void lithe_tbb_report() {
                      "lithe_tbb: TBB ran on lithe: no (TBB interface version "
                      "%d refused; TBB used its private thread pool)\n",
                      s.refused);
+    else if (s.foreign_start && !s.servers)
+        std::fprintf(stderr,
+                     "lithe_tbb: TBB ran on lithe: no (TBB started on a "
+                     "thread that is not a lithe context; it used its "
+                     "private thread pool)\n");
     else
         std::fprintf(stderr,
                      "lithe_tbb: TBB ran on lithe: %s (servers %llu, closed "

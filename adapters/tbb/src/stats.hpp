@@ -16,6 +16,7 @@ struct Counters {
     std::atomic<uint64_t> in_process{0};  // workers inside process() now
     std::atomic<uint64_t> peak_workers{0};
     std::atomic<int> refused{0};  // the refused TBB interface version
+    std::atomic<int> foreign_start{0};  // make_server refused: not a context
 
     void enter_process() noexcept {
         process_calls.fetch_add(1, std::memory_order_relaxed);

@@ -27,6 +27,8 @@ struct lithe_tbb_stats {
     uint64_t peak_workers;   /* most worker contexts inside TBB at once */
     int refused;             /* nonzero: TBB's version was refused and TBB
                                 uses its private thread pool */
+    int foreign_start;       /* nonzero: TBB started on a thread that is not
+                                a lithe context and uses its private pool */
 };
 
 /* Nonzero once TBB has made an RML server on lithe, i.e. its workers are
