@@ -66,8 +66,8 @@ __RML_open_factory(::rml::factory &f, ::rml::versioned_object::version_type &ser
 }
 
 __attribute__((visibility("default"))) Status
-__TBB_make_rml_server(lithe_tbb::rml::tbb_factory &, lithe_tbb::rml::tbb_server *&server,
-                      lithe_tbb::rml::tbb_client &client) {
+__TBB_make_rml_server(tbb::detail::r1::rml::tbb_factory &, tbb::detail::r1::rml::tbb_server *&server,
+                      tbb::detail::r1::rml::tbb_client &client) {
     if (!compatible()) return ::rml::factory::st_incompatible;
     lithe_tbb::TbbScheduler *sched = lithe_tbb::TbbScheduler::instance();
     if (!sched) {
@@ -77,19 +77,18 @@ __TBB_make_rml_server(lithe_tbb::rml::tbb_factory &, lithe_tbb::rml::tbb_server 
                      "context; TBB will use its private thread pool\n");
         return ::rml::factory::st_incompatible;
     }
-    auto s = std::make_shared<lithe_tbb::Server>(client, *sched);
-    server = s.get();
-    lithe_tbb::register_server(std::move(s));
+    server = lithe_tbb::Server::create(client, *sched);
     counters.servers.fetch_add(1, std::memory_order_relaxed);
     return ::rml::factory::st_success;
 }
 
-// TBB's "wait to close": called when libtbb releases its resources. Waits
-// for servers whose close is still in progress, so TBB's teardown never
-// overlaps a worker still inside TBB.
+// TBB's "wait to close", called when libtbb releases its resources (often
+// from its static destructor, inside exit() with the loader's lock held:
+// it must not block). Nothing is left to wait for then: TBB releases its
+// resources only after the last market is destroyed, which happens in
+// acknowledge_close_connection, after every worker's cleanup(job).
 __attribute__((visibility("default"))) Status
 __RML_close_factory(::rml::factory &) {
-    lithe_tbb::wait_closing_servers();
     return ::rml::factory::st_success;
 }
 

@@ -60,9 +60,11 @@ class factory {
 
 }  // namespace rml
 
-// TBB's own names live in tbb::detail::r1::rml; only the vtables matter, so
-// we keep them in our namespace.
-namespace lithe_tbb::rml {
+// TBB declares these in tbb::detail::r1::rml. We use the same qualified
+// names so that run-time type information agrees with TBB's objects (a
+// sanitizer's dynamic type check compares the names of TBB's classes and
+// of ours when we call TBB's client through these declarations).
+namespace tbb::detail::r1::rml {
 
 class tbb_server : public ::rml::server {
   public:
@@ -85,4 +87,8 @@ struct tbb_factory : ::rml::factory {
 static_assert(sizeof(::rml::factory) == 2 * sizeof(void *));
 static_assert(sizeof(tbb_factory) == 4 * sizeof(void *));
 
-}  // namespace lithe_tbb::rml
+}  // namespace tbb::detail::r1::rml
+
+namespace lithe_tbb {
+namespace rml = ::tbb::detail::r1::rml;
+}

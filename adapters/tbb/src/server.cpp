@@ -1,5 +1,5 @@
 // server.cpp: Server, the rml::tbb_server TBB's workers run through (see
-// server.hpp), and the registry of live servers.
+// server.hpp).
 //
 // Entry points run in: a TBB master's context (adjust, close, from any
 // scheduler of the tree), a worker context (adjust from inside process(),
@@ -12,10 +12,8 @@
 
 #include <lithe/lithe.hpp>
 
-#include <algorithm>
 #include <cstdio>
 #include <sched.h>
-#include <vector>
 
 namespace lithe_tbb {
 
@@ -23,17 +21,16 @@ namespace {
 // The worker the calling context is (contexts have their own TLS, so this
 // is per worker context, not per hart).
 thread_local Worker *tls_worker = nullptr;
-
-// Never destroyed: TBB's own static destructors call __RML_close_factory
-// after ours have run (we are loaded before libtbb).
-lithe::SpinLock g_registry_lock;
-auto &g_registry = *new std::vector<std::shared_ptr<Server>>;
 }  // namespace
 
 Server::Server(rml::tbb_client &client, TbbScheduler &sched)
     : client_(client), sched_(sched), max_jobs_(client.max_job_count()) {}
 
-bool Server::in_worker() noexcept { return tls_worker != nullptr; }
+Server *Server::create(rml::tbb_client &client, TbbScheduler &sched) {
+    std::shared_ptr<Server> s(new Server(client, sched));
+    s->self_ = s;
+    return s.get();
+}
 
 void Server::yield() {
     if (lithe_context_self())
@@ -150,7 +147,7 @@ void Server::request_close_connection(bool) {
         idle = next;
     }
     release_ref();
-    if (!in_worker()) closed_.wait();
+    if (!tls_worker) closed_.wait();
 }
 
 void Server::release_ref() {
@@ -158,39 +155,12 @@ void Server::release_ref() {
     int left = --refs_;
     lock_.unlock();
     if (left > 0) return;
-    std::shared_ptr<Server> keep = shared_from_this();
+    lock_.lock();
+    std::shared_ptr<Server> keep = std::move(self_);
+    lock_.unlock();
     client_.acknowledge_close_connection();
     counters.servers_closed.fetch_add(1, std::memory_order_relaxed);
-    unregister_server(this);
     closed_.set();
-}
-
-void register_server(std::shared_ptr<Server> s) {
-    g_registry_lock.lock();
-    g_registry.push_back(std::move(s));
-    g_registry_lock.unlock();
-}
-
-void unregister_server(Server *s) {
-    std::shared_ptr<Server> drop;  // destroyed outside the lock
-    g_registry_lock.lock();
-    auto it = std::find_if(g_registry.begin(), g_registry.end(),
-                           [s](const auto &p) { return p.get() == s; });
-    if (it != g_registry.end()) {
-        drop = std::move(*it);
-        g_registry.erase(it);
-    }
-    g_registry_lock.unlock();
-}
-
-void wait_closing_servers() {
-    if (Server::in_worker()) return;  // TBB closing from our own worker
-    std::vector<std::shared_ptr<Server>> live;
-    g_registry_lock.lock();
-    live = g_registry;
-    g_registry_lock.unlock();
-    for (auto &s : live)
-        if (s->closing()) s->wait_closed();
 }
 
 }  // namespace lithe_tbb

@@ -15,7 +15,9 @@
 // drops the connection's reference; each worker drops one after
 // cleanup(job); whoever drops the last calls acknowledge_close_connection
 // and sets closed_. The closing caller waits for closed_ unless it is one
-// of our workers (TBB may close from inside process()).
+// of our workers (TBB may close from inside process()). self_ keeps the
+// server alive from make_server until the acknowledgement (TBB holds only a
+// raw pointer); workers and the closer hold their own references.
 //
 // lock_ guards slack_ changes, jobs_, refs_, closing_ changes and idle_
 // (slack_ and closing_ are atomics so the worker loop may peek without it).
@@ -46,7 +48,8 @@ struct Worker final : lithe::Context {
 class Server final : public rml::tbb_server,
                      public std::enable_shared_from_this<Server> {
   public:
-    Server(rml::tbb_client &client, TbbScheduler &sched);
+    // Made by make_server; lives until TBB's close is acknowledged.
+    static Server *create(rml::tbb_client &client, TbbScheduler &sched);
 
     version_type version() const override { return 2; }
     void request_close_connection(bool exiting) override;
@@ -58,13 +61,9 @@ class Server final : public rml::tbb_server,
     bool closing() const noexcept {
         return closing_.load(std::memory_order_acquire);
     }
-    // Waits until acknowledge_close_connection returned.
-    void wait_closed() noexcept { closed_.wait(); }
-
-    // Is the calling context one of our (any server's) workers?
-    static bool in_worker() noexcept;
 
   private:
+    Server(rml::tbb_client &client, TbbScheduler &sched);
     bool spawn();
     void worker_main(Worker &w);
     void park(Worker &w);
@@ -80,11 +79,7 @@ class Server final : public rml::tbb_server,
     int refs_ = 1;  // the connection + one per worker not yet cleaned up
     Worker *idle_ = nullptr;
     Event closed_;
+    std::shared_ptr<Server> self_;  // under lock_: dropped after the ack
 };
-
-// Servers made and not yet acknowledged closed (for __RML_close_factory).
-void register_server(std::shared_ptr<Server> s);
-void unregister_server(Server *s);
-void wait_closing_servers();
 
 }  // namespace lithe_tbb
