@@ -65,13 +65,11 @@ void Server::adjust_job_count_estimate(int delta) {
         if (wake) {
             wake->unblock();
         } else if (make) {
-            if (!spawn()) {
-                lock_.lock();
-                --jobs_;
-                slack_.fetch_add(1, std::memory_order_relaxed);
-                lock_.unlock();
-                release_ref();
-                return;
+            if (lithe_context_self()) {
+                spawn();
+            } else {  // a foreign thread: let the holder make the context
+                auto self = shared_from_this();
+                sched_.defer([self] { self->spawn(); });
             }
         } else {
             return;
@@ -79,28 +77,26 @@ void Server::adjust_job_count_estimate(int delta) {
     }
 }
 
-// Makes a worker context in the caller's context and hands it to the TBB
-// scheduler. Fails on a caller that is not a lithe context.
-bool Server::spawn() {
+// Makes a worker context in the calling context (a lithe context) and
+// hands it to the TBB scheduler. jobs_, refs_ and slack_ already count it.
+void Server::spawn() {
     auto *w = new Worker;
     w->server = shared_from_this();
     struct lithe_context_attr attr = {client_.min_stack_size(), true};
     if (w->init([w] { w->server->worker_main(*w); }, &attr) != LITHE_OK) {
-        delete w;
-        static std::atomic<bool> told{false};
-        if (!told.exchange(true))
-            std::fprintf(stderr,
-                         "lithe_tbb: TBB asked for a worker from a thread that "
-                         "is not a lithe context; the request waits for the "
-                         "next one made from a lithe context\n");
-        return false;
+        std::fprintf(stderr, "lithe_tbb: cannot make a TBB worker context\n");
+        std::abort();
     }
     sched_.adopt(*w);
-    return true;
 }
 
 void Server::worker_main(Worker &w) {
     tls_worker = &w;
+    if (closing()) {  // made while TBB was closing: no job to make
+        tls_worker = nullptr;
+        release_ref();
+        return;
+    }
     w.job = client_.create_one_job();
     counters.jobs.fetch_add(1, std::memory_order_relaxed);
     while (!closing()) {

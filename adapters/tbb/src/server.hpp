@@ -4,7 +4,9 @@
 // TBB's job-count estimate becomes worker contexts on the TBB scheduler:
 // slack_ = estimate - active workers (active = not parked). While slack_ is
 // positive, adjust_job_count_estimate wakes a parked worker or makes a new
-// one (one context per TBB job, at most max_job_count()); a worker whose
+// one (one context per TBB job, at most max_job_count(); made in the
+// caller's context, or by the TBB scheduler's holder context when the
+// caller is a foreign thread, which cannot make contexts); a worker whose
 // process() returned parks while slack_ is negative, else calls process()
 // again after yielding its hart. A worker runs its job only in its own
 // context with its own TLS, never a TBB caller's (the thread-identity rule
@@ -64,7 +66,7 @@ class Server final : public rml::tbb_server,
 
   private:
     Server(rml::tbb_client &client, TbbScheduler &sched);
-    bool spawn();
+    void spawn();
     void worker_main(Worker &w);
     void park(Worker &w);
     void release_ref();

@@ -45,14 +45,7 @@ TbbScheduler *TbbScheduler::instance() {
 // Makes the holder (owned by the caller's scheduler first), hands it to the
 // base scheduler, and waits until it has entered us.
 bool TbbScheduler::start() {
-    int rc = holder_.init([this] {
-        if (enter() != LITHE_OK) {
-            std::fprintf(stderr, "lithe_tbb: cannot enter the TBB scheduler\n");
-            std::abort();
-        }
-        entered_.set();
-        lithe::block([](lithe_context_t *) {});  // hold it entered: forever
-    });
+    int rc = holder_.init([this] { holder_main(); });
     if (rc != LITHE_OK) return false;
     if (holder_.reassociate(lithe_sched_base()) != LITHE_OK ||
         holder_.unblock() != LITHE_OK) {
@@ -61,6 +54,45 @@ bool TbbScheduler::start() {
     }
     entered_.wait();
     return true;
+}
+
+// The holder: enters us, then runs deferred work whenever there is some,
+// blocked otherwise. Never returns (the scheduler must stay entered).
+void TbbScheduler::holder_main() {
+    if (enter() != LITHE_OK) {
+        std::fprintf(stderr, "lithe_tbb: cannot enter the TBB scheduler\n");
+        std::abort();
+    }
+    entered_.set();
+    for (;;) {
+        lithe::block([this](lithe_context_t *self) {
+            lock_.lock();
+            bool idle = deferred_.empty();
+            if (idle) parked_holder_ = self;
+            lock_.unlock();
+            if (!idle) lithe::unblock(self);
+        });
+        for (;;) {
+            lock_.lock();
+            if (deferred_.empty()) {
+                lock_.unlock();
+                break;
+            }
+            std::function<void()> fn = std::move(deferred_.front());
+            deferred_.pop_front();
+            lock_.unlock();
+            fn();
+        }
+    }
+}
+
+void TbbScheduler::defer(std::function<void()> fn) {
+    lock_.lock();
+    deferred_.push_back(std::move(fn));
+    lithe_context_t *h = parked_holder_;
+    parked_holder_ = nullptr;
+    lock_.unlock();
+    if (h) lithe::unblock(h);
 }
 
 void TbbScheduler::adopt(lithe::Context &c) {

@@ -3,19 +3,24 @@
 //
 // Place in the tree: a child of the base scheduler, entered once by a
 // dedicated "holder" context made at the first server creation. The holder
-// becomes the scheduler's main context and blocks forever, so the scheduler
+// becomes the scheduler's main context and never exits, so the scheduler
 // stays entered (and a child of the base) for the rest of the process:
 // servers come and go (tbb::finalize), the scheduler does not. Worker
 // contexts of every server run here, so their harts always come from the
 // base scheduler, wherever the TBB callers (masters) sit in the tree.
+// The holder is blocked except when it runs deferred work: a TBB master on
+// a foreign thread cannot make a context (no current scheduler), so it
+// queues the job with defer() and the holder, a context of ours, runs it.
 //
 // Request accounting (docs/writing-a-scheduler.md): +1 when a context is
 // made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
-// on yield. The holder's block takes the sum to -1, so the sum is exactly
-// "runnable worker contexts - 1" plus forwarded requests of children
+// on yield. The holder's first block takes the sum to -1, so the sum is
+// "runnable contexts (workers, the holder when woken) - 1" plus forwarded
+// requests of children
 // (schedulers entered by TBB tasks running in worker contexts).
 //
-// lock_ guards queue_ and dead_; it is never held across a switch. Exited
+// lock_ guards queue_, dead_, deferred_ and parked_holder_; it is never
+// held across a switch. Exited
 // contexts are deleted (lithe_context_cleanup) by the next hart_enter.
 #pragma once
 
@@ -26,6 +31,7 @@
 #include <lithe/spinlock.hpp>
 
 #include <deque>
+#include <functional>
 #include <vector>
 
 namespace lithe_tbb {
@@ -41,9 +47,14 @@ class TbbScheduler final : public lithe::Scheduler {
     // scheduler after it exits.
     void adopt(lithe::Context &c);
 
+    // Runs fn in the holder context (a lithe context of this scheduler)
+    // soon. Callable anywhere, also on foreign threads.
+    void defer(std::function<void()> fn);
+
   private:
     TbbScheduler() = default;
     bool start();
+    void holder_main();
     void reap();
 
     void hart_enter() override;
@@ -57,6 +68,8 @@ class TbbScheduler final : public lithe::Scheduler {
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
     std::vector<lithe::Context *> dead_;
+    std::deque<std::function<void()>> deferred_;
+    lithe_context_t *parked_holder_ = nullptr;
 };
 
 }  // namespace lithe_tbb
