@@ -1,0 +1,151 @@
+// tbb_scheduler.cpp: the TBB workers' scheduler (see tbb_scheduler.hpp).
+//
+// Callbacks run in hart context except context_unblock, which runs wherever
+// the unblock was made (a TBB master's context, a worker, a foreign thread).
+#include "tbb_scheduler.hpp"
+
+#include <lithe/lithe.hpp>
+
+#include <atomic>
+#include <cstdio>
+
+namespace lithe_tbb {
+
+namespace {
+// Made once and never destroyed: the scheduler stays entered until the
+// process ends (destroying an entered lithe::Scheduler is fatal).
+std::atomic<TbbScheduler *> g_instance{nullptr};
+lithe::SpinLock g_instance_lock;
+bool g_starting = false;
+Event g_ready;
+}  // namespace
+
+TbbScheduler *TbbScheduler::instance() {
+    if (TbbScheduler *s = g_instance.load(std::memory_order_acquire)) return s;
+    if (!lithe_context_self()) return nullptr;
+    // TBB makes servers one at a time, but be safe against two first users.
+    g_instance_lock.lock();
+    bool mine = !g_starting;
+    g_starting = true;
+    g_instance_lock.unlock();
+    if (!mine) {
+        g_ready.wait();
+        return g_instance.load(std::memory_order_acquire);
+    }
+    auto *s = new TbbScheduler;
+    if (!s->start()) {
+        delete s;
+        s = nullptr;
+    }
+    g_instance.store(s, std::memory_order_release);
+    g_ready.set();
+    return s;
+}
+
+// Makes the holder (owned by the caller's scheduler first), hands it to the
+// base scheduler, and waits until it has entered us.
+bool TbbScheduler::start() {
+    int rc = holder_.init([this] { holder_main(); });
+    if (rc != LITHE_OK) return false;
+    if (holder_.reassociate(lithe_sched_base()) != LITHE_OK ||
+        holder_.unblock() != LITHE_OK) {
+        std::fprintf(stderr, "lithe_tbb: cannot start the holder context\n");
+        std::abort();
+    }
+    entered_.wait();
+    return true;
+}
+
+// The holder: enters us, then runs deferred work whenever there is some,
+// blocked otherwise. Never returns (the scheduler must stay entered).
+void TbbScheduler::holder_main() {
+    if (enter() != LITHE_OK) {
+        std::fprintf(stderr, "lithe_tbb: cannot enter the TBB scheduler\n");
+        std::abort();
+    }
+    entered_.set();
+    for (;;) {
+        lithe::block([this](lithe_context_t *self) {
+            lock_.lock();
+            bool idle = deferred_.empty();
+            if (idle) parked_holder_ = self;
+            lock_.unlock();
+            if (!idle) lithe::unblock(self);
+        });
+        for (;;) {
+            lock_.lock();
+            if (deferred_.empty()) {
+                lock_.unlock();
+                break;
+            }
+            std::function<void()> fn = std::move(deferred_.front());
+            deferred_.pop_front();
+            lock_.unlock();
+            fn();
+        }
+    }
+}
+
+void TbbScheduler::defer(std::function<void()> fn) {
+    lock_.lock();
+    deferred_.push_back(std::move(fn));
+    lithe_context_t *h = parked_holder_;
+    parked_holder_ = nullptr;
+    lock_.unlock();
+    if (h) lithe::unblock(h);
+}
+
+void TbbScheduler::adopt(lithe::Context &c) {
+    if (c.reassociate(native()) != LITHE_OK || c.unblock() != LITHE_OK) {
+        std::fprintf(stderr, "lithe_tbb: cannot adopt a worker context\n");
+        std::abort();
+    }
+}
+
+// Separate from hart_enter so that its locals are destroyed before a switch
+// discards hart_enter's frame.
+void TbbScheduler::reap() {
+    std::vector<lithe::Context *> dead;
+    lock_.lock();
+    dead.swap(dead_);
+    lock_.unlock();
+    for (lithe::Context *c : dead) delete c;
+}
+
+void TbbScheduler::hart_enter() {
+    reap();
+    grant_to_children();  // returns if no child wants the hart
+    lock_.lock();
+    lithe::Context *next = nullptr;
+    if (!queue_.empty()) {
+        next = queue_.front();
+        queue_.pop_front();
+    }
+    lock_.unlock();
+    if (next) next->run();
+    lithe::hart_yield();
+}
+
+void TbbScheduler::context_block(lithe::Context &) { lithe::hart_request(-1); }
+
+void TbbScheduler::context_unblock(lithe::Context &c) {
+    lock_.lock();
+    queue_.push_back(&c);
+    lock_.unlock();
+    lithe::hart_request(+1);
+}
+
+void TbbScheduler::context_yield(lithe::Context &c) {
+    lock_.lock();
+    queue_.push_back(&c);
+    lock_.unlock();
+}
+
+void TbbScheduler::context_exit(lithe::Context &c) {
+    lithe::hart_request(-1);
+    lock_.lock();
+    dead_.push_back(&c);
+    lock_.unlock();
+}
+
+}  // namespace lithe_tbb

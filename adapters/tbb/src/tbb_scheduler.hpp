@@ -1,0 +1,75 @@
+// tbb_scheduler.hpp: the process-wide lithe scheduler whose contexts are
+// TBB's workers (one context per TBB job).
+//
+// Place in the tree: a child of the base scheduler, entered once by a
+// dedicated "holder" context made at the first server creation. The holder
+// becomes the scheduler's main context and never exits, so the scheduler
+// stays entered (and a child of the base) for the rest of the process:
+// servers come and go (tbb::finalize), the scheduler does not. Worker
+// contexts of every server run here, so their harts always come from the
+// base scheduler, wherever the TBB callers (masters) sit in the tree.
+// The holder is blocked except when it runs deferred work: a TBB master on
+// a foreign thread cannot make a context (no current scheduler), so it
+// queues the job with defer() and the holder, a context of ours, runs it.
+//
+// Request accounting (docs/writing-a-scheduler.md): +1 when a context is
+// made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
+// on yield. The holder's first block takes the sum to -1, so the sum is
+// "runnable contexts (workers, the holder when woken) - 1" plus forwarded
+// requests of children
+// (schedulers entered by TBB tasks running in worker contexts).
+//
+// lock_ guards queue_, dead_, deferred_ and parked_holder_; it is never
+// held across a switch. Exited
+// contexts are deleted (lithe_context_cleanup) by the next hart_enter.
+#pragma once
+
+#include "event.hpp"
+
+#include <lithe/context.hpp>
+#include <lithe/scheduler.hpp>
+#include <lithe/spinlock.hpp>
+
+#include <deque>
+#include <functional>
+#include <vector>
+
+namespace lithe_tbb {
+
+class TbbScheduler final : public lithe::Scheduler {
+  public:
+    // The scheduler, made and entered on first use. NULL when the caller
+    // is not a lithe context (nothing to make the holder from).
+    static TbbScheduler *instance();
+
+    // Takes a never-run context made by the caller (owned by the caller's
+    // scheduler) and makes it runnable here. The context is deleted by the
+    // scheduler after it exits.
+    void adopt(lithe::Context &c);
+
+    // Runs fn in the holder context (a lithe context of this scheduler)
+    // soon. Callable anywhere, also on foreign threads.
+    void defer(std::function<void()> fn);
+
+  private:
+    TbbScheduler() = default;
+    bool start();
+    void holder_main();
+    void reap();
+
+    void hart_enter() override;
+    void context_block(lithe::Context &c) override;
+    void context_unblock(lithe::Context &c) override;
+    void context_yield(lithe::Context &c) override;
+    void context_exit(lithe::Context &c) override;
+
+    lithe::Context holder_;
+    Event entered_;
+    lithe::SpinLock lock_;
+    std::deque<lithe::Context *> queue_;
+    std::vector<lithe::Context *> dead_;
+    std::deque<std::function<void()>> deferred_;
+    lithe_context_t *parked_holder_ = nullptr;
+};
+
+}  // namespace lithe_tbb
