@@ -8,8 +8,12 @@
 // (vcore_yield: spin for PARLIB_SPIN_US, then park).
 //
 // A child's request count (sum of its deltas) is the number of harts it
-// wants besides the one it entered on, so the base grants while
-// child->harts <= requested. `lock` protects the run queue and the
+// still wants beyond those it holds (a scheduler adds one when a context
+// becomes runnable and removes it when a hart takes the context), so the
+// base grants while it is positive. Granting while harts <= requested
+// would hand a child whose main context is blocked (harts == requested ==
+// 0) every hart for ever: it has nothing to run, yields the hart back, and
+// is granted it again. `lock` protects the run queue and the
 // children list; it is released by the grant's unlock callback, after the
 // hart has been transferred.
 #include <sys/syscall.h>
@@ -88,9 +92,7 @@ void hart_enter(lithe_sched_t *) {
     auto &v = g_b->children;
     for (size_t k = 0; k < v.size(); ++k) {
         lithe_sched_t *child = v[(g_b->rr + k) % v.size()];
-        int held = __atomic_load_n(&child->harts, __ATOMIC_RELAXED);
-        int64_t want = __atomic_load_n(&child->requested, __ATOMIC_RELAXED);
-        if (held <= want) {
+        if (__atomic_load_n(&child->requested, __ATOMIC_RELAXED) > 0) {
             g_b->rr = (g_b->rr + k + 1) % v.size();
             lithe_hart_grant(child, unlock_cb, nullptr);
             // Returned: the child is exiting; the lock is still ours.
