@@ -9,7 +9,11 @@
 //
 // Request accounting: +1 when a context becomes runnable (enqueue), -1 when
 // a hart dequeues it to run, so `requested` = runnable-but-waiting contexts
-// plus the children's requests forwarded through us.
+// plus the children's requests forwarded through us: the harts a scheduler
+// still wants beyond those it holds. Hence a child is granted a hart while
+// its count is positive (comparing it with the harts it holds would both
+// starve a busy child and feed an idle one whose main context is blocked,
+// harts == requested == 0, a hart it can only give back, for ever).
 #include <lithe/fork_join.h>
 
 #include <atomic>
@@ -213,7 +217,7 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
         lithe_sched_t *child = im->children[(im->rr + k) % n];
         struct lithe_sched_stats st;
         lithe_sched_stats(child, &st);
-        if (st.harts <= st.requested) {
+        if (st.requested > 0) {  // see "Request accounting" above
             im->rr = (im->rr + k + 1) % n;
             lithe_hart_grant(child, unlock_impl, im);
             // Returned: that child is exiting; we still hold the lock.

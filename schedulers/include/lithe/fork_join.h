@@ -12,7 +12,7 @@
  * Policy: per-hart run queues (a context made runnable on hart h goes to
  * h's queue; idle harts steal the oldest context of a random victim);
  * incoming harts serve children first, round-robin, granting while a child
- * holds no more harts than it has requested; the scheduler requests one
+ * has unmet requests (its count is positive); the scheduler requests one
  * hart per runnable context (+1 on enqueue, -1 on dequeue) and forwards its
  * children's requests to its parent, so demand reaches the root. Finished
  * contexts and destroyed schedulers go to process-wide free lists: a
