@@ -7,8 +7,8 @@
 // grant's unlock callback. No lock is held across a context switch.
 // Free lists (contexts, schedulers) are process-wide and immortal.
 //
-// Request accounting: +1 when a context becomes runnable (enqueue), -1 when
-// a hart dequeues it to run, so `requested` = runnable-but-waiting contexts
+// Request accounting: +1 when a context becomes runnable (just before it is
+// enqueued), -1 when a hart dequeues it to run, so `requested` = runnable-but-waiting contexts
 // plus the children's requests forwarded through us: the harts a scheduler
 // still wants beyond those it holds. Hence a child is granted a hart while
 // its count is positive (comparing it with the harts it holds would both
@@ -171,13 +171,16 @@ void join_block_cb(lithe_context_t *self, void *p) {
 extern "C" {
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
-    Impl *im = impl_of(s);
-    {
-        Queue &q = im->queues[my_queue(im)];
-        std::lock_guard<Spin> g(q.lock);
-        q.q.push_back(c);
-    }
+    // Request first: once `c` is in a queue it may run and finish at once,
+    // and, when the caller is not one of our harts (an unblock from a
+    // foreign thread or from another scheduler's context), this scheduler
+    // and its parent may then exit and be recycled before a later request
+    // reached them. Nothing of ours is touched after the push.
     lithe_hart_request(1);
+    Impl *im = impl_of(s);
+    Queue &q = im->queues[my_queue(im)];
+    std::lock_guard<Spin> g(q.lock);
+    q.q.push_back(c);
 }
 
 void lithe_fj_hart_request(lithe_sched_t *, lithe_sched_t *, int d) {
