@@ -8,8 +8,10 @@
 // (vcore_yield: spin for PARLIB_SPIN_US, then park).
 //
 // A child's request count (sum of its deltas) is the number of harts it
-// wants besides the one it entered on, so the base grants while
-// child->harts <= requested. `lock` protects the run queue and the
+// wants besides the one it entered on (docs/writing-a-scheduler.md,
+// "Request accounting"), so the base grants while child->harts <=
+// requested; an idle child whose main context is blocked has requested ==
+// -1 and gets nothing. `lock` protects the run queue and the
 // children list; it is released by the grant's unlock callback, after the
 // hart has been transferred.
 #include <sys/syscall.h>

@@ -202,8 +202,13 @@ static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
 }
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
-    push(s, c, false);
+    // Request first: once `c` is in a queue it may run and finish at once,
+    // and, when the caller is not one of our harts (an unblock from a
+    // foreign thread or from another scheduler's context), this scheduler
+    // and its parent may then exit and be recycled before a later request
+    // reached them. Nothing of ours is touched after the push.
     lithe_hart_request(1);
+    push(s, c, false);
 }
 
 void lithe_fj_hart_request(lithe_sched_t *, lithe_sched_t *, int d) {
