@@ -13,6 +13,7 @@
 // contexts minus the entering one, plus the children's requests forwarded
 // through us. Parents grant while harts <= requested.
 #include <lithe/fork_join.h>
+#include <parlib/sync.hpp>
 
 #include <atomic>
 #include <deque>
@@ -22,18 +23,8 @@
 
 namespace {
 
-class Spin {
-  public:
-    void lock() {
-        while (f_.exchange(true, std::memory_order_acquire))
-            while (f_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-    bool try_lock() { return !f_.exchange(true, std::memory_order_acquire); }
-    void unlock() { f_.store(false, std::memory_order_release); }
-
-  private:
-    std::atomic<bool> f_{false};
-};
+// Queue and scheduler locks: parlib's spinlock (never blocks a hart).
+using Spin = parlib::SpinLock;
 
 struct alignas(64) Queue {
     Spin lock;

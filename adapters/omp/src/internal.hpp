@@ -18,6 +18,7 @@
 
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
+#include <parlib/sync.hpp>
 
 #include <atomic>
 #include <cstdint>
@@ -27,18 +28,7 @@
 
 namespace lomp {
 
-class Spin {
-  public:
-    void lock() {
-        while (f_.exchange(true, std::memory_order_acquire))
-            while (f_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-    bool try_lock() { return !f_.exchange(true, std::memory_order_acquire); }
-    void unlock() { f_.store(false, std::memory_order_release); }
-
-  private:
-    std::atomic<bool> f_{false};
-};
+using Spin = parlib::SpinLock;  // never blocks a hart
 
 // Spins until cond() holds or PARLIB_SPIN_US microseconds (parlib's knob
 // and default, 50) have passed; returns cond()'s last value. Waiters call
