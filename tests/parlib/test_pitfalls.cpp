@@ -246,6 +246,9 @@ TEST_CASE("pthread_kill: another uthread is refused, self is delivered") {
 TEST_CASE("affinity setters from a uthread do not re-pin anything") {
     fifo::init();
     cpu_set_t all = process_mask();
+    // PARLIB_PIN=0 (run.sh on vCPU-packing kernels) leaves vcores unpinned.
+    const char *pin_env = getenv("PARLIB_PIN");
+    const bool pinned = !pin_env || atoi(pin_env) != 0;
     std::atomic<int> bad{0}, checked{0};
     std::atomic<pid_t> a_vcore_tid{0};
     std::vector<fifo::Thread *> ts;
@@ -266,8 +269,9 @@ TEST_CASE("affinity setters from a uthread do not re-pin anything") {
                     ENOTSUP)
                     bad++;
                 cpu_set_t after = raw_getaffinity(0);
-                if (!CPU_EQUAL(&before, &after) || CPU_COUNT(&after) != 1)
-                    bad++;  // vcores are pinned to exactly one CPU
+                if (!CPU_EQUAL(&before, &after) ||
+                    (pinned && CPU_COUNT(&after) != 1))
+                    bad++;  // pinned vcores have exactly one CPU
                 a_vcore_tid = raw_gettid();
                 uth_enable_notifs();
                 checked++;
