@@ -1,8 +1,8 @@
 #!/bin/sh
-# check_bindings.sh BIN LIB: runs BIN (linked against the original OpenMP
-# runtime) with LD_PRELOAD=LIB under LD_DEBUG=bindings and fails if any
+# check_bindings.sh BIN PRELOAD: runs BIN (linked against the original OpenMP
+# runtime) with LD_PRELOAD=PRELOAD under LD_DEBUG=bindings and fails if any
 # GOMP_*, __kmpc_* or omp_* symbol binds to libgomp or libomp (original
-# runtime code would run), or if none binds to LIB (the check would be
+# runtime code would run), or if none binds to liblithe_omp (the check would be
 # vacuous). The program itself must also succeed.
 set -u
 bin=$1 lib=$2
