@@ -113,7 +113,7 @@ void exit_both(lithe_fj_sched_t *c, lithe_fj_sched_t *p) {
 }  // namespace
 
 TEST_CASE("sched_enter: parent.child_enter(child), then child.sched_enter, "
-          "on the entering hart; sched_exit: child_exit, then sched_exit") {
+          "on the entering hart, sched_exit: child_exit, then sched_exit") {
     lithe_fj_sched_t *p = make("P");
     size_t m0 = mark();
     REQUIRE(lithe_sched_enter(&p->sched) == LITHE_OK);
@@ -262,8 +262,8 @@ void manual_hart_enter(lithe_sched_t *self) {
 }  // namespace
 
 TEST_CASE("Figure 3.5: hart_request is delivered synchronously to the "
-          "parent; a later grant runs the unlock callback, then the child's "
-          "hart_enter on the granted hart; negative deltas are delivered") {
+          "parent, a later grant runs the unlock callback, then the child's "
+          "hart_enter on the granted hart, negative deltas are delivered") {
     g_pending = 0;
     g_unlocks = 0;
     Hooks ph;
@@ -417,7 +417,7 @@ TEST_CASE("hart_yield: parent.hart_return(child), then parent.hart_enter, "
 }
 
 TEST_CASE("context_block: owner.context_block(ctx), fn(ctx, arg), then "
-          "owner.hart_enter on the same hart; a foreign thread's unblock "
+          "owner.hart_enter on the same hart, a foreign thread's unblock "
           "runs owner.context_unblock with the owner current") {
     lithe_fj_sched_t *s = make("S");
     REQUIRE(lithe_sched_enter(&s->sched) == LITHE_OK);
@@ -652,7 +652,7 @@ void parlib_block_cb(uthread *u, void *p) {
 }  // namespace
 
 TEST_CASE("parlib-level blocking (sync primitive, I/O) shows as "
-          "context_block / context_unblock; a paused uthread as context_yield") {
+          "context_block / context_unblock, a paused uthread as context_yield") {
     lithe_fj_sched_t *s = make("S");
     REQUIRE(lithe_sched_enter(&s->sched) == LITHE_OK);
     for (int how = 0; how < 2; ++how) {

@@ -350,7 +350,7 @@ const lithe_sched_funcs g_requesting = requesting_funcs();
 }  // namespace
 
 TEST_CASE("ESTATE: lithe_hart_request for a scheduler that is not entered "
-          "(never, or no more); EWRONGCONTEXT with no scheduler at all") {
+          "(never, or no more), EWRONGCONTEXT with no scheduler at all") {
     Parked pk;
     start_parked(pk);
     lithe_fj_sched_t *never = lithe_fj_sched_create_funcs(&g_requesting);

@@ -75,7 +75,7 @@ TEST_CASE("mutex: 64 uthreads exclude each other (errorcheck)") {
     contend(UTH_MUTEX_ERRORCHECK);
 }
 
-TEST_CASE("mutex: waiters block in user space; the vcore runs others") {
+TEST_CASE("mutex: waiters block in user space, the vcore runs others") {
     testwd::Watchdog wd(30, "mutex: waiters block in user space; the vcore runs others");
     fifo::init();
     static uth_mutex_t m = UTH_MUTEX_INIT;

@@ -30,7 +30,7 @@ void init_fn() {
 
 }  // namespace
 
-TEST_CASE("once: runs exactly once; concurrent callers wait for it") {
+TEST_CASE("once: runs exactly once, concurrent callers wait for it") {
     testwd::Watchdog wd(30, "once: runs exactly once; concurrent callers wait for it");
     fifo::init();
     std::atomic<int> early{0};
