@@ -1,7 +1,8 @@
 // api.cpp: the omp_* query and setter routines (the lock routines are in
 // sync.cpp). Setters change the calling member's ICVs only, as the spec's
 // data-environment ICVs require. Devices, places, cancellation and tasks
-// report the host-only, no-places, disabled, no-priority answers.
+// report the host-only, no-places answers (the task and cancellation
+// queries are in task.cpp).
 #include <time.h>
 
 #include <algorithm>
@@ -82,11 +83,8 @@ OMP_API double omp_get_wtick(void) {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-OMP_API int omp_in_final(void) { return 0; }
-OMP_API int omp_get_cancellation(void) { return 0; }
 OMP_API int omp_get_proc_bind(void) { return 0; }
 OMP_API int omp_get_num_places(void) { return 0; }
-OMP_API int omp_get_max_task_priority(void) { return 0; }
 OMP_API int omp_get_default_device(void) { return 0; }
 OMP_API void omp_set_default_device(int) {}
 OMP_API int omp_get_num_devices(void) { return 0; }

@@ -67,13 +67,14 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     t.active_level = enc->active_level + (t.n > 1 ? 1 : 0);
     t.body = body;
     t.data = data;
-    t.barrier.reset(t.n);
+    t.barrier.reset(t.n, &t);
     Member m;
     init_master(&m, &t, enc);
     t.master = &m;
     set_self(&m);
     if (t.n == 1) {
         body(data);
+        task_member_end(&t);
     } else {
         lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&region_funcs());
         if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
@@ -102,6 +103,7 @@ void serialized_push() {
 void serialized_pop() {
     Member *m = self();
     if (!m->outer) fatal("__kmpc_end_serialized_parallel without a region");
+    task_member_end(m->team);
     set_self(m->outer);
     delete m->team;
     delete m;
