@@ -8,8 +8,8 @@
 #include "check.h"
 
 #define T 8
-#define N 400
-#define M 40
+#define N 40
+#define M 12
 
 int main(void) {
     static long a[N], w[M][M], ref[M][M];
@@ -55,7 +55,7 @@ int main(void) {
         /* More doacross loops than slots, nowait. */
         for (int r = 0; r < 5; ++r) {
 #pragma omp for ordered(1) schedule(dynamic) nowait
-            for (int i = 0; i < 50; ++i) {
+            for (int i = 0; i < 20; ++i) {
 #pragma omp ordered depend(sink : i - 1)
 #pragma omp ordered depend(source)
             }

@@ -46,8 +46,10 @@ bool is_descendant(const Task *t, const Task *of) {
     return false;
 }
 
+// Once queued, `t` may run and be freed at any moment: not touched after.
 void enqueue(Task *t) {
-    TaskPool &p = t->team->tasks;
+    Team *team = t->team;
+    TaskPool &p = team->tasks;
     p.s.lock();
     p.ready.push_back(t);
     if (t->priority > 0) ++p.prio_ready;
@@ -55,7 +57,7 @@ void enqueue(Task *t) {
     p.epoch.fetch_add(1, std::memory_order_seq_cst);
     p.s.unlock();
     p.waitq.notify_all();
-    t->team->barrier.wake_for_tasks();
+    team->barrier.wake_for_tasks();
 }
 
 // Takes a ready task `of` may run (nullptr: any); returns the epoch seen.
