@@ -3,7 +3,7 @@
  * recursive tasks with taskwait inside tasks (a member blocked in
  * taskwait must not stop the others: 8 members on 1 hart complete);
  * if(0) and final tasks run at once; omp_in_final; taskgroup waits for
- * descendants; taskyield; mergeable/untied/priority accepted; tasks
+ * descendants; taskyield; mergeable/untied/priority/affinity accepted; tasks
  * still queued when the region's body ends complete before the region
  * does; tasks created by every member. */
 #include <omp.h>
@@ -157,11 +157,13 @@ int main(void) {
     }
     CHECK(after_bad == 0);
 
-    /* Outside any region: tasks run (undeferred) too. */
+    /* Outside any region: tasks run (undeferred) too; affinity is a hint. */
     int outside = 0;
 #pragma omp task shared(outside)
     outside = 7;
+#pragma omp task affinity(ran[0:10]) shared(outside)
+    outside += ran[3];
 #pragma omp taskwait
-    CHECK(outside == 7);
+    CHECK(outside == 8);
     return 0;
 }

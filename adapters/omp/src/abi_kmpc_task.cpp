@@ -2,8 +2,8 @@
 // kmp_tasking.cpp, kmp_taskdeps.cpp: __kmpc_omp_task_alloc,
 // __kmpc_omp_task[_with_deps], __kmpc_omp_wait_deps,
 // __kmpc_omp_task_begin_if0 / complete_if0, __kmpc_omp_taskwait,
-// __kmpc_omp_taskyield, __kmpc_taskgroup / end_taskgroup, __kmpc_taskloop)
-// mapped onto task.cpp.
+// __kmpc_omp_taskyield, __kmpc_taskgroup / end_taskgroup, __kmpc_taskloop,
+// __kmpc_omp_reg_task_with_affinity) mapped onto task.cpp.
 //
 // The compiler's kmp_task_t {shareds, routine, part_id, data1, data2,
 // privates...} lives in the Task's payload, followed by the shareds block;
@@ -114,6 +114,12 @@ OMP_API int __kmpc_omp_task_with_deps(void *, int, void *task, int ndeps,
                                       const DependInfo *noalias) {
     schedule(header(static_cast<KmpTask *>(task)),
              deps_of(ndeps, list, nnoalias, noalias));
+    return 0;
+}
+
+// affinity(...) is a placement hint; lithe decides where harts run.
+OMP_API int __kmpc_omp_reg_task_with_affinity(void *, int, void *, int,
+                                              void *) {
     return 0;
 }
 
