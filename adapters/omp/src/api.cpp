@@ -41,7 +41,7 @@ OMP_API int omp_get_max_active_levels(void) {
 OMP_API int omp_get_supported_active_levels(void) { return 255; }
 OMP_API int omp_get_level(void) { return self()->level; }
 OMP_API int omp_get_active_level(void) { return self()->active_level; }
-OMP_API int omp_get_thread_limit(void) { return globals().thread_limit; }
+OMP_API int omp_get_thread_limit(void) { return self()->icv.thread_limit; }
 
 // A member's ancestor at `level` is found by walking out through the
 // masters' Members (a worker's own Member has no `outer`; its team's
@@ -88,8 +88,6 @@ OMP_API int omp_get_num_places(void) { return 0; }
 OMP_API int omp_get_default_device(void) { return 0; }
 OMP_API void omp_set_default_device(int) {}
 OMP_API int omp_get_num_devices(void) { return 0; }
-OMP_API int omp_get_num_teams(void) { return 1; }
-OMP_API int omp_get_team_num(void) { return 0; }
 OMP_API int omp_is_initial_device(void) { return 1; }
 OMP_API int omp_get_initial_device(void) { return 0; }
 OMP_API int omp_get_device_num(void) { return 0; }

@@ -60,6 +60,11 @@ struct Icv {
     int max_active_levels; // max-active-levels-var
     SchedKind run_sched;   // run-sched-var
     int64_t run_chunk;     // 0 = default
+    int thread_limit;      // thread-limit-var (a teams region's thread_limit)
+    // Not ICVs, but inherited the same way by every thread of a team:
+    // the enclosing teams region's team number and size (teams.cpp).
+    int team_num;
+    int num_teams;         // 0 outside teams (= 1 team)
 };
 struct Globals {
     std::vector<int> nthreads_list;  // OMP_NUM_THREADS
@@ -207,6 +212,7 @@ struct Member {
     Icv icv{};
     Member *outer = nullptr;   // the same context's Member one level out
     int push_nthreads = 0;     // __kmpc_push_num_threads, next fork only
+    int push_teams = 0, push_teams_threads = 0;  // __kmpc_push_num_teams
     uint64_t singles = 0;      // single constructs encountered in `team`
     uint64_t loops = 0;        // worksharing loops started in `team`
     LoopSlot *loop = nullptr;  // the loop being worked on

@@ -37,7 +37,7 @@ int team_size(const Member *enc, int requested) {
     if (n < 1) n = 1;
     if (enc->active_level >= enc->icv.max_active_levels) return 1;
     if (!lithe_context_self()) return 1;
-    n = std::min(n, globals().thread_limit);
+    n = std::min(n, enc->icv.thread_limit);
     if (enc->icv.dynamic) n = std::min(n, std::max(1, lithe_num_harts()));
     return n;
 }
