@@ -1,5 +1,5 @@
 // task.hpp: explicit tasks, shared by task.cpp (pool, scheduling, waits),
-// taskdep.cpp (depend clauses), taskloop.cpp and the two ABI front ends
+// taskdep.cpp (depend clauses) and the two ABI front ends
 // (abi_gomp_task.cpp, abi_kmpc_task.cpp). docs/omp.md "Tasks".
 //
 // A Task is one task region. Deferred tasks go to their team's TaskPool
@@ -126,7 +126,7 @@ void dep_preds(Task *parent, const Dep *deps, int ndeps,
 // Drops the map of a task that can create no more children.
 void dep_clear(Task *t);
 
-// ---- taskloop.cpp ----
+// ---- taskloop chunking (both front ends) ----
 // Splits [0, trip) into task chunks as the taskloop clauses ask:
 // grainsize g (strict: exactly g but the last), num_tasks k, or neither
 // (one chunk per team member). Calls emit(first, count, last) per chunk.
