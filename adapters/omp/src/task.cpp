@@ -213,12 +213,12 @@ void task_run_now(Task *t, const Dep *deps, int ndeps) {
 
 void task_begin_undeferred(Task *t) {
     Member *m = self();
-    t->gomp_arg = m->task;  // the task it interrupts (restored at end)
+    t->interrupted = m->task;
     m->task = t;
 }
 
 void task_end_undeferred(Task *t) {
-    self()->task = static_cast<Task *>(t->gomp_arg);
+    self()->task = t->interrupted;
     complete(t);
 }
 

@@ -64,6 +64,7 @@ struct Task {
     bool implicit = false;
     bool deferred = false;  // counted in the pool's `pending`
     bool again = false;     // kmpc untied: re-run the entry (new part)
+    Task *interrupted = nullptr;  // kmpc if(0): the task it runs inside
     // Dependences, guarded by the pool's dep_lock.
     int npred = 0;                      // unfinished predecessors
     std::atomic<bool> done{false};
