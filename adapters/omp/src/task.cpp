@@ -30,6 +30,39 @@ namespace {
 
 constexpr size_t kHeader = (sizeof(Task) + 63) & ~size_t{63};
 
+// Task memory. Blocks of up to kBlock bytes are kept, at most kCached of
+// them, in a free list of the context that frees them (each context has
+// its own TLS; hot-team members live for the process), so steady task
+// creation does not go through malloc. Bigger tasks use the heap.
+constexpr size_t kBlock = 512;
+constexpr int kCached = 256;
+struct FreeBlock {
+    FreeBlock *next;
+};
+thread_local FreeBlock *tls_blocks = nullptr;
+thread_local int tls_nblocks = 0;
+
+void *block_alloc(size_t bytes) {
+    if (bytes <= kBlock) {
+        if (FreeBlock *b = tls_blocks) {
+            tls_blocks = b->next;
+            --tls_nblocks;
+            return b;
+        }
+        bytes = kBlock;
+    }
+    return ::operator new(bytes, std::align_val_t{64});
+}
+
+void block_free(void *p, size_t bytes) {
+    if (bytes <= kBlock && tls_nblocks < kCached) {
+        tls_blocks = new (p) FreeBlock{tls_blocks};
+        ++tls_nblocks;
+        return;
+    }
+    ::operator delete(p, std::align_val_t{64});
+}
+
 Task *implicit_task(Member *m) {
     if (!m->implicit) {
         Task *t = new Task;
@@ -87,16 +120,20 @@ Task *take(Team *team, const Task *of, uint64_t *epoch) {
 void complete(Task *t) {
     Team *team = t->team;
     TaskPool &p = team->tasks;
-    std::vector<Task *> succ;
-    p.dep_lock.lock();
-    dep_clear(t);
-    t->done.store(true, std::memory_order_release);
-    succ.swap(t->succ);
-    std::vector<Task *> now_ready;
-    for (Task *s : succ)
-        if (--s->npred == 0) now_ready.push_back(s);
-    p.dep_lock.unlock();
-    for (Task *s : now_ready) enqueue(s);
+    if (t->in_dep_map || t->deps) {  // else no sibling can wait for it
+        std::vector<Task *> succ;
+        p.dep_lock.lock();
+        dep_clear(t);
+        t->done.store(true, std::memory_order_release);
+        succ.swap(t->succ);
+        std::vector<Task *> now_ready;
+        for (Task *s : succ)
+            if (--s->npred == 0) now_ready.push_back(s);
+        p.dep_lock.unlock();
+        for (Task *s : now_ready) enqueue(s);
+    } else {
+        t->done.store(true, std::memory_order_release);
+    }
     if (t->group) t->group->count.fetch_sub(1, std::memory_order_acq_rel);
     t->parent->children.fetch_sub(1, std::memory_order_acq_rel);
     bool last = t->deferred &&
@@ -147,8 +184,7 @@ Task *current_task() {
 }
 
 Task *task_new(size_t extra) {
-    void *mem = ::operator new(kHeader + extra, std::align_val_t{64});
-    Task *t = new (mem) Task;
+    Task *t = new (block_alloc(kHeader + extra)) Task;
     t->alloc_size = kHeader + extra;
     return t;
 }
@@ -159,8 +195,9 @@ void task_release(Task *t) {
         if (t->implicit) {
             delete t;
         } else {
+            size_t bytes = t->alloc_size;
             t->~Task();
-            ::operator delete(static_cast<void *>(t), std::align_val_t{64});
+            block_free(t, bytes);
         }
         t = parent;
     }
@@ -223,8 +260,9 @@ void task_end_undeferred(Task *t) {
 }
 
 void task_discard(Task *t) {
+    size_t bytes = t->alloc_size;
     t->~Task();
-    ::operator delete(static_cast<void *>(t), std::align_val_t{64});
+    block_free(t, bytes);
 }
 
 bool task_cancelled(const Task *t) {

@@ -67,6 +67,7 @@ struct Task {
     Task *interrupted = nullptr;  // kmpc if(0): the task it runs inside
     // Dependences, guarded by the pool's dep_lock.
     int npred = 0;                      // unfinished predecessors
+    bool in_dep_map = false;            // named in its parent's map
     std::atomic<bool> done{false};
     std::vector<Task *> succ;           // tasks waiting for this one
     std::unordered_map<void *, DepEntry> *deps = nullptr;  // children's
@@ -78,7 +79,8 @@ struct Task {
 };
 
 // Allocates a Task with `extra` bytes after it (aligned to 64), filled
-// in by the caller; payload(t) points there.
+// in by the caller; payload(t) points there. Small tasks come from a
+// per-context cache of blocks (task.cpp).
 Task *task_new(size_t extra);
 inline char *task_payload(Task *t) {
     return reinterpret_cast<char *>(t) + ((sizeof(Task) + 63) & ~size_t{63});

@@ -33,6 +33,7 @@ void edge(Task *pred, Task *t) {
 
 void dep_register(Task *t, const Dep *deps, int ndeps) {
     Task *parent = t->parent;
+    t->in_dep_map = true;
     if (!parent->deps) parent->deps = new std::unordered_map<void *, DepEntry>;
     std::vector<Task *> released;
     for (int i = 0; i < ndeps; ++i) {
