@@ -34,8 +34,14 @@ constexpr size_t kHeader = (sizeof(Task) + 63) & ~size_t{63};
 // them, in a free list of the context that frees them (each context has
 // its own TLS; hot-team members live for the process), so steady task
 // creation does not go through malloc. Bigger tasks use the heap.
+// Under AddressSanitizer nothing is cached, so a use of a freed task is
+// still reported.
 constexpr size_t kBlock = 512;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kCached = 0;
+#else
 constexpr int kCached = 256;
+#endif
 struct FreeBlock {
     FreeBlock *next;
 };
