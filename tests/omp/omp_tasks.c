@@ -5,7 +5,7 @@
  * if(0) and final tasks run at once; omp_in_final; taskgroup waits for
  * descendants; taskyield; mergeable/untied/priority/affinity accepted; tasks
  * still queued when the region's body ends complete before the region
- * does; tasks created by every member. */
+ * does; tasks created by every member; a task opening a nested region. */
 #include <omp.h>
 
 #include "check.h"
@@ -156,6 +156,38 @@ int main(void) {
         after_bad += b != 20 * T;
     }
     CHECK(after_bad == 0);
+
+    /* A task opening a nested region, with tasks of its own (the inner
+     * team's pool), then carrying on as the same task. */
+    omp_set_max_active_levels(2);
+    int nested_bad = 0, inner_tasks = 0;
+#pragma omp parallel num_threads(4)
+#pragma omp single
+    for (int t = 0; t < 4; ++t) {
+#pragma omp task shared(nested_bad, inner_tasks)
+        {
+            int outer_tid = omp_get_thread_num();
+#pragma omp parallel num_threads(2)
+            {
+                if (omp_get_num_threads() != 2 || omp_get_level() != 2 ||
+                    omp_get_ancestor_thread_num(1) != outer_tid) {
+#pragma omp atomic
+                    nested_bad++;
+                }
+#pragma omp task shared(inner_tasks)
+                {
+#pragma omp atomic
+                    inner_tasks++;
+                }
+            }
+            if (omp_get_thread_num() != outer_tid || omp_get_level() != 1) {
+#pragma omp atomic
+                nested_bad++;
+            }
+        }
+    }
+    omp_set_max_active_levels(1);
+    CHECK(nested_bad == 0 && inner_tasks == 8);
 
     /* Outside any region: tasks run (undeferred) too; affinity is a hint. */
     int outside = 0;
