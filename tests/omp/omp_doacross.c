@@ -1,7 +1,7 @@
 /* omp_doacross.c: ordered(n) loops with depend(sink)/depend(source).
  * A 1-D recurrence must see its predecessor's value, in iteration order;
  * a 2-D wavefront must compute the serial result; with every schedule,
- * negative steps, and more doacross loops (nowait) than the runtime keeps
+ * negative steps, unsigned long long, and more doacross loops (nowait) than the runtime keeps
  * slots for; 8 members, so that with one hart waits must block. */
 #include <omp.h>
 
@@ -13,6 +13,10 @@
 
 int main(void) {
     static long a[N], w[M][M], ref[M][M];
+    static unsigned long long u[N];
+    /* Not a constant: gcc uses its unsigned long long entry points. */
+    volatile unsigned long long ubase_v = 5000000000ull;
+    unsigned long long ubase = ubase_v;
     int order[N], pos = 0;
     for (int i = 0; i < M; ++i)
         for (int j = 0; j < M; ++j)
@@ -52,6 +56,14 @@ int main(void) {
                 w[i][j] = (i == 0 || j == 0) ? 1 : (w[i - 1][j] + w[i][j - 1]) % 1000003;
 #pragma omp ordered depend(source)
             }
+        /* unsigned long long induction variable */
+#pragma omp for ordered(1) schedule(dynamic, 2)
+        for (unsigned long long i = ubase; i < ubase + N; ++i) {
+            unsigned long long k = i - ubase;
+#pragma omp ordered depend(sink : i - 1)
+            u[k] = k == 0 ? 7 : u[k - 1] + 3;
+#pragma omp ordered depend(source)
+        }
         /* More doacross loops than slots, nowait. */
         for (int r = 0; r < 5; ++r) {
 #pragma omp for ordered(1) schedule(dynamic) nowait
@@ -68,5 +80,6 @@ int main(void) {
     }
     for (int i = 0; i < M; ++i)
         for (int j = 0; j < M; ++j) CHECK(w[i][j] == ref[i][j]);
+    for (int k = 0; k < N; ++k) CHECK(u[k] == 7 + 3ull * k);
     return 0;
 }
