@@ -84,6 +84,20 @@ void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
     region_fork(run_gomp, &b, static_cast<int>(nthreads));
 }
 
+template <typename T>
+void doacross_start(unsigned ncounts, const T *counts) {
+    uint64_t c[8];
+    for (unsigned d = 0; d < ncounts && d < 8; ++d)
+        c[d] = static_cast<uint64_t>(counts[d]);
+    doacross_init(static_cast<int>(ncounts), c, nullptr, nullptr);
+}
+
+// A gcc doacross loop ends with its GOMP_loop_end*.
+void doacross_loop_end() {
+    Member *m = self();
+    if (m->dx && m->dx_loop == m->loops) doacross_fini();
+}
+
 Mutex &atomic_mutex() {
     static Mutex *m = new Mutex;  // immortal
     return *m;
@@ -239,8 +253,57 @@ OMP_API bool GOMP_loop_ull_ordered_runtime_next(uint64_t *is, uint64_t *ie) {
 OMP_API void GOMP_ordered_start(void) { ordered_enter(); }
 OMP_API void GOMP_ordered_end(void) {}
 
-OMP_API void GOMP_loop_end(void) { self()->team->barrier.wait(); }
-OMP_API void GOMP_loop_end_nowait(void) {}
+OMP_API void GOMP_loop_end(void) {
+    doacross_loop_end();
+    self()->team->barrier.wait();
+}
+OMP_API void GOMP_loop_end_nowait(void) { doacross_loop_end(); }
+OMP_API bool GOMP_loop_end_cancel(void) {
+    doacross_loop_end();
+    return cancel_barrier();
+}
+
+// ---- doacross loops: the outer of `ncounts` dimensions (iteration counts
+// `counts`) is workshared in logical iterations; doacross.cpp ----
+#define LOOP_DOACROSS(name, T, start)                                       \
+    OMP_API bool GOMP_loop##name##_start(unsigned ncounts, T *counts,       \
+                                         T chunk, T *is, T *ie) {           \
+        doacross_start(ncounts, counts);                                    \
+        bool r = start;                                                     \
+        self()->dx_loop = self()->loops;                                    \
+        return r;                                                           \
+    }
+LOOP_DOACROSS(_doacross_static, long,
+              start_long(kStatic, 0, counts[0], 1, chunk, is, ie))
+LOOP_DOACROSS(_doacross_dynamic, long,
+              start_long(kDynamic, 0, counts[0], 1, chunk, is, ie))
+LOOP_DOACROSS(_doacross_guided, long,
+              start_long(kGuided, 0, counts[0], 1, chunk, is, ie))
+LOOP_DOACROSS(_ull_doacross_static, uint64_t,
+              start_ull(kStatic, true, 0, counts[0], 1, chunk, is, ie))
+LOOP_DOACROSS(_ull_doacross_dynamic, uint64_t,
+              start_ull(kDynamic, true, 0, counts[0], 1, chunk, is, ie))
+LOOP_DOACROSS(_ull_doacross_guided, uint64_t,
+              start_ull(kGuided, true, 0, counts[0], 1, chunk, is, ie))
+OMP_API bool GOMP_loop_doacross_runtime_start(unsigned ncounts, long *counts,
+                                              long *is, long *ie) {
+    uint64_t c;
+    SchedKind k = resolve_runtime(&c);
+    doacross_start(ncounts, counts);
+    bool r = start_long(k, 0, counts[0], 1, static_cast<long>(c), is, ie);
+    self()->dx_loop = self()->loops;
+    return r;
+}
+OMP_API bool GOMP_loop_ull_doacross_runtime_start(unsigned ncounts,
+                                                  uint64_t *counts,
+                                                  uint64_t *is, uint64_t *ie) {
+    uint64_t c;
+    SchedKind k = resolve_runtime(&c);
+    doacross_start(ncounts, counts);
+    bool r = start_ull(k, true, 0, counts[0], 1, c, is, ie);
+    self()->dx_loop = self()->loops;
+    return r;
+}
 
 // ---- sections: a dynamic loop over section numbers 1..count ----
 OMP_API unsigned GOMP_sections_next(void) {

@@ -35,6 +35,7 @@ enum {
     kSchGuided = 36, kSchRuntime = 37, kSchAuto = 38, kSchTrapezoidal = 39,
     kSchStaticGreedy = 40, kSchStaticBalanced = 41, kSchGuidedIter = 42,
     kSchGuidedAnalytic = 43, kSchStaticSteal = 44,
+    kSchDistChunked = 91, kSchDist = 92,  // distribute: over the league
 };
 
 template <typename T, typename ST>
@@ -55,13 +56,18 @@ void static_init(int sched, int *plast, T *plower, T *pupper, ST *pstride,
     Member *m = self();
     uint64_t n = static_cast<uint64_t>(m->team->n);
     uint64_t tid = static_cast<uint64_t>(m->tid);
+    sched &= ~kModifiers;
+    if (sched == kSchDist || sched == kSchDistChunked) {  // teams.cpp
+        n = static_cast<uint64_t>(m->icv.num_teams > 0 ? m->icv.num_teams : 1);
+        tid = static_cast<uint64_t>(m->icv.team_num);
+        sched = sched == kSchDist ? kSchStatic : kSchStaticChunked;
+    }
     T lb = *plower;
     uint64_t trip = trip_count(lb, *pupper, incr);
     auto at = [&](uint64_t i) {
         return static_cast<T>(static_cast<uint64_t>(lb) +
                               i * static_cast<uint64_t>(incr));
     };
-    sched &= ~kModifiers;
     if (trip == 0) {
         if (plast) *plast = 0;
         *pstride = incr;
@@ -77,8 +83,7 @@ void static_init(int sched, int *plast, T *plower, T *pupper, ST *pstride,
     }
     if (sched != kSchStatic && sched != kSchStaticGreedy &&
         sched != kSchStaticBalanced)
-        lithe_omp_unimplemented("__kmpc_for_static_init with this schedule "
-                                "(distribute)");
+        lithe_omp_unimplemented("__kmpc_for_static_init with this schedule");
     uint64_t q = trip / n, r = trip % n;
     uint64_t first = tid * q + (tid < r ? tid : r);
     uint64_t cnt = q + (tid < r ? 1 : 0);

@@ -1,7 +1,8 @@
 // api.cpp: the omp_* query and setter routines (the lock routines are in
 // sync.cpp). Setters change the calling member's ICVs only, as the spec's
 // data-environment ICVs require. Devices, places, cancellation and tasks
-// report the host-only, no-places, disabled, no-priority answers.
+// report the host-only, no-places answers (the task and cancellation
+// queries are in task.cpp).
 #include <time.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ OMP_API int omp_get_max_active_levels(void) {
 OMP_API int omp_get_supported_active_levels(void) { return 255; }
 OMP_API int omp_get_level(void) { return self()->level; }
 OMP_API int omp_get_active_level(void) { return self()->active_level; }
-OMP_API int omp_get_thread_limit(void) { return globals().thread_limit; }
+OMP_API int omp_get_thread_limit(void) { return self()->icv.thread_limit; }
 
 // A member's ancestor at `level` is found by walking out through the
 // masters' Members (a worker's own Member has no `outer`; its team's
@@ -82,16 +83,11 @@ OMP_API double omp_get_wtick(void) {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-OMP_API int omp_in_final(void) { return 0; }
-OMP_API int omp_get_cancellation(void) { return 0; }
 OMP_API int omp_get_proc_bind(void) { return 0; }
 OMP_API int omp_get_num_places(void) { return 0; }
-OMP_API int omp_get_max_task_priority(void) { return 0; }
 OMP_API int omp_get_default_device(void) { return 0; }
 OMP_API void omp_set_default_device(int) {}
 OMP_API int omp_get_num_devices(void) { return 0; }
-OMP_API int omp_get_num_teams(void) { return 1; }
-OMP_API int omp_get_team_num(void) { return 0; }
 OMP_API int omp_is_initial_device(void) { return 1; }
 OMP_API int omp_get_initial_device(void) { return 0; }
 OMP_API int omp_get_device_num(void) { return 0; }

@@ -97,6 +97,9 @@ Globals load() {
         i.max_active_levels = atoi(v) >= 0 ? atoi(v) : i.max_active_levels;
     i.run_sched = kStatic;
     i.run_chunk = 0;
+    i.thread_limit = g.thread_limit;
+    i.team_num = 0;
+    i.num_teams = 0;
     parse_schedule(getenv("OMP_SCHEDULE"), &i);
     const char *d = getenv("OMP_DISPLAY_ENV");
     if (d && (parse_bool(d, false) || strcasecmp(d, "verbose") == 0)) {

@@ -20,8 +20,12 @@
 #include <lithe/lithe.h>
 #include <parlib/sync.hpp>
 
+#include <sched.h>
+
 #include <atomic>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <vector>
 
 #define OMP_API extern "C" __attribute__((visibility("default")))
@@ -56,6 +60,11 @@ struct Icv {
     int max_active_levels; // max-active-levels-var
     SchedKind run_sched;   // run-sched-var
     int64_t run_chunk;     // 0 = default
+    int thread_limit;      // thread-limit-var (a teams region's thread_limit)
+    // Not ICVs, but inherited the same way by every thread of a team:
+    // the enclosing teams region's team number and size (teams.cpp).
+    int team_num;
+    int num_teams;         // 0 outside teams (= 1 team)
 };
 struct Globals {
     std::vector<int> nthreads_list;  // OMP_NUM_THREADS
@@ -86,16 +95,67 @@ class Mutex {
     friend void mutex_block_cb(lithe_context_t *, void *);
 };
 
-// ---- barrier (barrier.cpp) ----
-class Barrier {
+// ---- wait queue: block until a predicate holds ----
+// wait(pred) spins briefly, then blocks the calling context until pred()
+// holds; the block callback re-checks pred() under `s_` (hart context, so
+// pred must only read atomics). notify_all() wakes every sleeper to
+// re-check; callers change the state pred reads *before* notifying (the
+// seq_cst fence and counter make the two sides see each other). Foreign
+// pthreads spin with sched_yield.
+class WaitQueue {
   public:
-    void reset(int n);
-    void wait();
+    template <class P>
+    void wait(P pred);
+    void notify_all() {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (nwait_.load(std::memory_order_seq_cst) == 0) return;
+        s_.lock();
+        Waiter *w = head_;
+        head_ = nullptr;
+        nwait_.store(0, std::memory_order_relaxed);
+        s_.unlock();
+        while (w) {
+            Waiter *next = w->next;  // the node dies once its owner runs
+            lithe_context_unblock(w->ctx);
+            w = next;
+        }
+    }
 
   private:
     Spin s_;
+    Waiter *head_ = nullptr;
+    std::atomic<int> nwait_{0};
+};
+
+// ---- barrier (barrier.cpp) ----
+struct Team;
+class Barrier {
+  public:
+    // `team` (optional) gives the barrier the team's task pool (waiters
+    // run tasks; completion waits for them) and its cancel flag.
+    void reset(int n, Team *team = nullptr);
+    // Returns true if the team's parallel region was cancelled (the
+    // barrier then releases everyone at once).
+    bool wait();
+    // Cancellation of the region: releases every waiter (cancel.cpp).
+    void cancel();
+    // Task pool hooks (task.cpp): the last pending task completed; a
+    // task became ready (wake sleepers so they run it).
+    void tasks_done();
+    void wake_for_tasks();
+    // Completed barriers so far: names the phase between two barriers.
+    uint64_t generation() const {
+        return gen_.load(std::memory_order_acquire);
+    }
+
+  private:
+    bool cancelled() const;
+    void complete_locked(uint64_t g);  // unlocks s_
+    Spin s_;
     int n_ = 1, arrived_ = 0;
+    Team *team_ = nullptr;
     std::atomic<uint64_t> gen_{0};
+    std::atomic<int> nsleep_{0};
     Waiter *waiters_ = nullptr;
     friend void barrier_block_cb(lithe_context_t *, void *);
 };
@@ -115,6 +175,33 @@ struct LoopSlot {
 };
 constexpr int kLoopSlots = 4;
 
+// ---- tasks (task.cpp, taskdep.cpp) ----
+struct Task;
+struct TaskPool {
+    Spin s;                      // guards ready, prio_ready
+    std::deque<Task *> ready;    // runnable deferred tasks
+    int prio_ready = 0;          // ready tasks with priority > 0
+    std::atomic<int> nready{0};  // ready.size(), readable without s
+    std::atomic<uint64_t> epoch{0};  // bumped by every enqueue
+    std::atomic<long> pending{0};    // deferred tasks not yet completed
+    std::atomic<bool> used{false};   // a deferred task was ever created
+    Spin dep_lock;  // dependence maps, successor lists, Task::npred
+    WaitQueue waitq;  // taskwait / taskgroup / depend waiters
+};
+
+// ---- doacross loops (doacross.cpp) ----
+struct DoacrossSlot {
+    Spin s;            // serialises set-up
+    std::atomic<uint64_t> seq{0};  // doacross loop set up here (0 = never)
+    std::atomic<int> finished{0};  // members done with loop `seq`
+    int ndims = 0;
+    uint64_t count[8] = {};  // iterations per dimension
+    int64_t lo[8] = {}, st[8] = {};  // kmpc: original bounds and steps
+    std::unique_ptr<std::atomic<uint64_t>[]> done;  // per outer iteration
+    WaitQueue waitq;
+};
+constexpr int kDoacrossSlots = 2;
+
 // ---- team and members ----
 struct Team;
 struct Member {
@@ -125,6 +212,7 @@ struct Member {
     Icv icv{};
     Member *outer = nullptr;   // the same context's Member one level out
     int push_nthreads = 0;     // __kmpc_push_num_threads, next fork only
+    int push_teams = 0, push_teams_threads = 0;  // __kmpc_push_num_teams
     uint64_t singles = 0;      // single constructs encountered in `team`
     uint64_t loops = 0;        // worksharing loops started in `team`
     LoopSlot *loop = nullptr;  // the loop being worked on
@@ -134,6 +222,12 @@ struct Member {
     uint64_t chunk_first = 0, chunk_end = 0;
     uint64_t base = 0, step = 0;  // ABI view of `loop`: i-th iteration's
                                   // value is base + i*step (mod 2^64)
+    Task *task = nullptr;      // task running now (nullptr: implicit task)
+    Task *implicit = nullptr;  // this member's implicit task, lazily made
+    uint64_t dx_seq = 0;       // doacross loops started in `team`
+    DoacrossSlot *dx = nullptr;  // the doacross loop being worked on
+    uint64_t dx_loop = 0;        // gcc: `loops` when it started (its
+                                 // GOMP_loop_end* ends the doacross too)
 };
 
 struct Team {
@@ -151,7 +245,48 @@ struct Team {
     Spin join_lock;
     std::atomic<int> running{0};
     lithe_context_t *joiner = nullptr;
+    TaskPool tasks;
+    std::atomic<bool> cancelled{false};  // cancel parallel (cancel.cpp)
+    // `cancel for/sections`: barrier generation + 1 of the phase whose
+    // worksharing construct was cancelled (such constructs end with a
+    // barrier: the spec forbids nowait on them).
+    std::atomic<uint64_t> cancel_phase{0};
+    DoacrossSlot dx[kDoacrossSlots];
 };
+
+template <class P>
+void WaitQueue::wait(P pred) {
+    if (spin_until(pred)) return;
+    if (!lithe_context_self()) {
+        while (!pred()) sched_yield();
+        return;
+    }
+    struct Arg {
+        WaitQueue *q;
+        P *pred;
+        Waiter w;
+    };
+    Arg a{this, &pred, {}};
+    while (!pred()) {
+        lithe_context_block(
+            [](lithe_context_t *self, void *p) {
+                auto *a = static_cast<Arg *>(p);
+                WaitQueue *q = a->q;
+                q->s_.lock();
+                q->nwait_.fetch_add(1, std::memory_order_seq_cst);
+                bool ok = (*a->pred)();
+                if (ok) {
+                    q->nwait_.fetch_sub(1, std::memory_order_relaxed);
+                } else {
+                    a->w = Waiter{self, q->head_};
+                    q->head_ = &a->w;
+                }
+                q->s_.unlock();
+                if (ok) lithe_context_unblock(self);
+            },
+            &a);
+    }
+}
 
 // The current OpenMP thread (initial-thread Member if none).
 Member *self();
@@ -189,6 +324,33 @@ bool single_begin();
 void critical_enter(std::atomic<Mutex *> *slot);
 void critical_exit(std::atomic<Mutex *> *slot);
 Mutex &global_critical();  // unnamed critical and GOMP_atomic
+
+// ---- task.cpp ----
+// The task running on the calling member (its implicit task if none).
+Task *current_task();
+// Barrier and region-end hooks.
+bool task_ready(Team *t);    // a deferred task is waiting to run
+bool task_run_one(Team *t);  // ran one ready task (any); false if none
+bool tasks_quiet(Team *t);   // no deferred task is pending
+// The calling member finished the region's body: helps run the team's
+// remaining tasks, then drops its implicit task.
+void task_member_end(Team *t);
+bool omp_cancellation_enabled();
+int max_task_priority();
+
+// ---- cancel.cpp ----
+enum CancelKind { kCancelParallel, kCancelLoop, kCancelSections,
+                  kCancelTaskgroup };
+bool cancel_activate(CancelKind k);  // true: leave the construct
+bool cancellation_point(CancelKind k);
+bool cancel_barrier();  // a barrier; true if the region was cancelled
+
+// ---- doacross.cpp: iteration vectors are logical (0-based) numbers ----
+void doacross_init(int ndims, const uint64_t *count, const int64_t *lo,
+                   const int64_t *st);
+void doacross_post(const uint64_t *iter);
+void doacross_wait(const uint64_t *iter);
+void doacross_fini();
 
 [[noreturn]] void fatal(const char *fmt, ...);
 

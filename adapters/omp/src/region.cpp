@@ -37,7 +37,7 @@ int team_size(const Member *enc, int requested) {
     if (n < 1) n = 1;
     if (enc->active_level >= enc->icv.max_active_levels) return 1;
     if (!lithe_context_self()) return 1;
-    n = std::min(n, globals().thread_limit);
+    n = std::min(n, enc->icv.thread_limit);
     if (enc->icv.dynamic) n = std::min(n, std::max(1, lithe_num_harts()));
     return n;
 }
@@ -67,13 +67,14 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     t.active_level = enc->active_level + (t.n > 1 ? 1 : 0);
     t.body = body;
     t.data = data;
-    t.barrier.reset(t.n);
+    t.barrier.reset(t.n, &t);
     Member m;
     init_master(&m, &t, enc);
     t.master = &m;
     set_self(&m);
     if (t.n == 1) {
         body(data);
+        task_member_end(&t);
     } else {
         lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&region_funcs());
         if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
@@ -102,6 +103,7 @@ void serialized_push() {
 void serialized_pop() {
     Member *m = self();
     if (!m->outer) fatal("__kmpc_end_serialized_parallel without a region");
+    task_member_end(m->team);
     set_self(m->outer);
     delete m->team;
     delete m;

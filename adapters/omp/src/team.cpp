@@ -54,6 +54,7 @@ void worker_main(void *arg) {
         Team *t = w->team;
         set_self(&w->member);
         t->body(t->data);
+        task_member_end(t);
         lithe_context_block(dock_cb, t);
     }
 }
@@ -112,6 +113,7 @@ void team_run(Team *t, Member *mm) {
             lithe_context_unblock(&w->ctx);
     }
     t->body(t->data);
+    task_member_end(t);
     // Members of short regions dock quickly: spin first. Seeing running == 0
     // without the lock, the last docker may still be inside join_lock; the
     // lock/unlock pair waits for it to leave before *t goes away.

@@ -1,0 +1,386 @@
+// task.cpp: the team's task pool and task scheduling (see task.hpp for
+// the Task lifetime and the scheduling constraint).
+//
+// Pool (Team::tasks): deferred tasks whose dependences are met sit in
+// `ready` (guarded by `s`); members take them at scheduling points: LIFO
+// (the newest first, as libgomp), or the highest priority first when a
+// ready task has one. `pending` counts deferred tasks not yet completed;
+// the team barrier completes only when it is 0 (barrier.cpp calls
+// task_run_one while waiting and is told by tasks_done()).
+//
+// Waits (taskwait, taskgroup end, depend) loop: run an eligible ready
+// task, else block on the pool's WaitQueue until the awaited count drops
+// or a task is enqueued (epoch changes). A waiting member therefore never
+// spins on a hart another member needs: with one hart and many members,
+// blocked members hand the hart over (PARLIB_VCORES=1 works).
+//
+// Enqueueing wakes the pool's waiters and the barrier's sleepers; a
+// completion wakes the pool's waiters (counts changed). Lock order:
+// dep_lock, then s (never the reverse); neither is held while a task
+// runs or a context blocks.
+#include "task.hpp"
+
+#include <strings.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace lomp {
+namespace {
+
+constexpr size_t kHeader = (sizeof(Task) + 63) & ~size_t{63};
+
+// Task memory. Blocks of up to kBlock bytes are kept, at most kCached of
+// them, in a free list of the context that frees them (each context has
+// its own TLS; hot-team members live for the process), so steady task
+// creation does not go through malloc. Bigger tasks use the heap.
+// Under AddressSanitizer nothing is cached, so a use of a freed task is
+// still reported.
+constexpr size_t kBlock = 512;
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int kCached = 0;
+#else
+constexpr int kCached = 256;
+#endif
+struct FreeBlock {
+    FreeBlock *next;
+};
+thread_local FreeBlock *tls_blocks = nullptr;
+thread_local int tls_nblocks = 0;
+
+void *block_alloc(size_t bytes) {
+    if (bytes <= kBlock) {
+        if (FreeBlock *b = tls_blocks) {
+            tls_blocks = b->next;
+            --tls_nblocks;
+            return b;
+        }
+        bytes = kBlock;
+    }
+    return ::operator new(bytes, std::align_val_t{64});
+}
+
+void block_free(void *p, size_t bytes) {
+    if (bytes <= kBlock && tls_nblocks < kCached) {
+        tls_blocks = new (p) FreeBlock{tls_blocks};
+        ++tls_nblocks;
+        return;
+    }
+    ::operator delete(p, std::align_val_t{64});
+}
+
+Task *implicit_task(Member *m) {
+    if (!m->implicit) {
+        Task *t = new Task;
+        t->implicit = true;
+        t->team = m->team;
+        m->implicit = t;
+    }
+    return m->implicit;
+}
+
+bool is_descendant(const Task *t, const Task *of) {
+    for (const Task *p = t->parent; p; p = p->parent)
+        if (p == of) return true;
+    return false;
+}
+
+// Once queued, `t` may run and be freed at any moment: not touched after.
+void enqueue(Task *t) {
+    Team *team = t->team;
+    TaskPool &p = team->tasks;
+    p.s.lock();
+    p.ready.push_back(t);
+    if (t->priority > 0) ++p.prio_ready;
+    p.nready.fetch_add(1, std::memory_order_seq_cst);
+    p.epoch.fetch_add(1, std::memory_order_seq_cst);
+    p.s.unlock();
+    p.waitq.notify_all();
+    team->barrier.wake_for_tasks();
+}
+
+// Takes a ready task `of` may run (nullptr: any); returns the epoch seen.
+Task *take(Team *team, const Task *of, uint64_t *epoch) {
+    TaskPool &p = team->tasks;
+    p.s.lock();
+    if (epoch) *epoch = p.epoch.load(std::memory_order_relaxed);
+    auto best = p.ready.end();
+    for (auto it = p.ready.end(); it != p.ready.begin();) {
+        --it;
+        if (of && !is_descendant(*it, of)) continue;
+        if (best == p.ready.end() || (*it)->priority > (*best)->priority)
+            best = it;
+        if (p.prio_ready == 0) break;
+    }
+    Task *t = nullptr;
+    if (best != p.ready.end()) {
+        t = *best;
+        p.ready.erase(best);
+        if (t->priority > 0) --p.prio_ready;
+        p.nready.fetch_sub(1, std::memory_order_relaxed);
+    }
+    p.s.unlock();
+    return t;
+}
+
+void complete(Task *t) {
+    Team *team = t->team;
+    TaskPool &p = team->tasks;
+    if (t->in_dep_map || t->deps) {  // else no sibling can wait for it
+        std::vector<Task *> succ;
+        p.dep_lock.lock();
+        dep_clear(t);
+        t->done.store(true, std::memory_order_release);
+        succ.swap(t->succ);
+        std::vector<Task *> now_ready;
+        for (Task *s : succ)
+            if (--s->npred == 0) now_ready.push_back(s);
+        p.dep_lock.unlock();
+        for (Task *s : now_ready) enqueue(s);
+    } else {
+        t->done.store(true, std::memory_order_release);
+    }
+    if (t->group) t->group->count.fetch_sub(1, std::memory_order_acq_rel);
+    t->parent->children.fetch_sub(1, std::memory_order_acq_rel);
+    bool last = t->deferred &&
+                p.pending.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    p.waitq.notify_all();
+    if (last) team->barrier.tasks_done();
+    task_release(t);
+}
+
+void run(Task *t) {
+    Member *m = self();
+    Task *prev = m->task;
+    m->task = t;
+    if (!task_cancelled(t)) t->run(t);
+    m->task = prev;
+    complete(t);
+}
+
+// Runs eligible tasks until done() holds, blocking when there is none.
+template <class D>
+void wait_running(D done) {
+    Member *m = self();
+    Task *cur = current_task();
+    Team *team = m->team;
+    while (!done()) {
+        uint64_t epoch;
+        if (Task *r = take(team, cur, &epoch)) {
+            run(r);
+            continue;
+        }
+        TaskPool &p = team->tasks;
+        p.waitq.wait([&] {
+            return done() || p.epoch.load(std::memory_order_seq_cst) != epoch;
+        });
+    }
+}
+
+int read_env_int(const char *name, int dflt) {
+    const char *v = getenv(name);
+    return v ? atoi(v) : dflt;
+}
+
+}  // namespace
+
+Task *current_task() {
+    Member *m = self();
+    return m->task ? m->task : implicit_task(m);
+}
+
+Task *task_new(size_t extra) {
+    Task *t = new (block_alloc(kHeader + extra)) Task;
+    t->alloc_size = kHeader + extra;
+    return t;
+}
+
+void task_release(Task *t) {
+    while (t && t->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        Task *parent = t->parent;
+        if (t->implicit) {
+            delete t;
+        } else {
+            size_t bytes = t->alloc_size;
+            t->~Task();
+            block_free(t, bytes);
+        }
+        t = parent;
+    }
+}
+
+Team *task_link(Task *t) {
+    Member *m = self();
+    Task *parent = current_task();
+    t->team = m->team;
+    t->parent = parent;
+    parent->refs.fetch_add(1, std::memory_order_relaxed);
+    parent->children.fetch_add(1, std::memory_order_relaxed);
+    t->group = parent->cur_group;
+    if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
+    t->cur_group = t->group;
+    if (parent->final_task) t->final_task = true;
+    if (t->priority > max_task_priority()) t->priority = max_task_priority();
+    return m->team;
+}
+
+bool task_must_run_now(Team *team, bool has_deps) {
+    if (team->n == 1) return true;
+    Member *m = self();
+    if (m->task && m->task->final_task) return true;
+    // Throttle: with many tasks queued, run new independent ones at once
+    // (bounds memory; libgomp does the same at 64 per thread).
+    return !has_deps &&
+           team->tasks.nready.load(std::memory_order_relaxed) > 64 * team->n;
+}
+
+void task_submit(Task *t, const Dep *deps, int ndeps) {
+    TaskPool &p = t->team->tasks;
+    t->deferred = true;
+    p.used.store(true, std::memory_order_relaxed);
+    p.pending.fetch_add(1, std::memory_order_relaxed);
+    bool ready = true;
+    if (ndeps > 0) {
+        p.dep_lock.lock();
+        dep_register(t, deps, ndeps);
+        ready = t->npred == 0;
+        p.dep_lock.unlock();
+    }
+    if (ready) enqueue(t);
+}
+
+void task_run_now(Task *t, const Dep *deps, int ndeps) {
+    if (ndeps > 0) task_wait_deps(deps, ndeps);
+    run(t);
+}
+
+void task_begin_undeferred(Task *t) {
+    Member *m = self();
+    t->interrupted = m->task;
+    m->task = t;
+}
+
+void task_end_undeferred(Task *t) {
+    self()->task = t->interrupted;
+    complete(t);
+}
+
+void task_discard(Task *t) {
+    size_t bytes = t->alloc_size;
+    t->~Task();
+    block_free(t, bytes);
+}
+
+bool task_cancelled(const Task *t) {
+    if (t->team->cancelled.load(std::memory_order_relaxed)) return true;
+    for (TaskGroup *g = t->group; g; g = g->outer)
+        if (g->cancelled.load(std::memory_order_relaxed)) return true;
+    return false;
+}
+
+void taskwait() {
+    Task *cur = current_task();
+    wait_running([cur] {
+        return cur->children.load(std::memory_order_seq_cst) == 0;
+    });
+}
+
+void taskyield() {
+    Member *m = self();
+    if (Task *r = take(m->team, current_task(), nullptr)) run(r);
+}
+
+void taskgroup_begin(TaskGroup *g) {
+    Task *cur = current_task();
+    g->outer = cur->cur_group;
+    cur->cur_group = g;
+}
+
+void taskgroup_end() {
+    Task *cur = current_task();
+    TaskGroup *g = cur->cur_group;
+    if (!g) fatal("taskgroup end without a taskgroup");
+    wait_running(
+        [g] { return g->count.load(std::memory_order_seq_cst) == 0; });
+    cur->cur_group = g->outer;
+}
+
+void task_wait_deps(const Dep *deps, int ndeps) {
+    Task *cur = current_task();
+    TaskPool &p = self()->team->tasks;
+    std::vector<Task *> preds;
+    p.dep_lock.lock();
+    dep_preds(cur, deps, ndeps, &preds);
+    p.dep_lock.unlock();
+    wait_running([&] {
+        for (Task *t : preds)
+            if (!t->done.load(std::memory_order_seq_cst)) return false;
+        return true;
+    });
+    for (Task *t : preds) task_release(t);
+}
+
+bool task_ready(Team *t) {
+    return t->tasks.nready.load(std::memory_order_seq_cst) > 0;
+}
+
+bool task_run_one(Team *t) {
+    if (!task_ready(t)) return false;
+    Task *r = take(t, nullptr, nullptr);
+    if (!r) return false;
+    run(r);
+    return true;
+}
+
+bool tasks_quiet(Team *t) {
+    return t->tasks.pending.load(std::memory_order_seq_cst) == 0;
+}
+
+// Helping at the region's end: run ready tasks until none is left. A
+// member that leaves early misses later tasks, but whoever enqueues a task
+// (a running task, or a completion releasing dependents) ends the region
+// after it and drains it then, and the master returns only after every
+// member has ended: so all tasks complete before the region does.
+void task_member_end(Team *t) {
+    Member *m = self();
+    if (t->tasks.used.load(std::memory_order_relaxed))
+        while (task_run_one(t)) {
+        }
+    if (Task *imp = m->implicit) {
+        m->implicit = nullptr;
+        // It stays allocated while children still reference it; its
+        // member creates no more children, so its dependence map goes.
+        TaskPool &p = t->tasks;
+        p.dep_lock.lock();
+        dep_clear(imp);
+        p.dep_lock.unlock();
+        task_release(imp);
+    }
+}
+
+bool omp_cancellation_enabled() {
+    static const bool on = [] {
+        const char *v = getenv("OMP_CANCELLATION");
+        return v && (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0);
+    }();
+    return on;
+}
+
+int max_task_priority() {
+    static const int p = [] {
+        int v = read_env_int("OMP_MAX_TASK_PRIORITY", 0);
+        return v < 0 ? 0 : v;
+    }();
+    return p;
+}
+
+}  // namespace lomp
+
+using namespace lomp;
+
+OMP_API int omp_in_final(void) {
+    Member *m = self();
+    return m->task && m->task->final_task;
+}
+OMP_API int omp_get_cancellation(void) { return omp_cancellation_enabled(); }
+OMP_API int omp_get_max_task_priority(void) { return max_task_priority(); }
