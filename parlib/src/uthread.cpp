@@ -235,6 +235,9 @@ void handoff_callbacks(const Handoff &h) {
 void handoff_on_next(void *p) {
     Handoff h = *static_cast<Handoff *>(p);  // from's stack dies once published
     uthread *to = h.to;
+    // The control words in effect (nothing here or in a callback changes
+    // them): from's, just saved, or unknown if from is exiting.
+    uint64_t ctl = h.exiting ? 0 : ctx_saved_ctl(h.from->sp);
     bool to_own = to->flags & UTHREAD_F_OWN_TLS;
     if (!to_own && (h.from->flags & UTHREAD_F_OWN_TLS))
         asan_switch_to(to->stack_lo, to->stack_size, false);  // vcore thread's
@@ -250,7 +253,8 @@ void handoff_on_next(void *p) {
     errno = saved_errno;
     h.v->current = to;
     tls_self = to;
-    parlib_ctx_resume(to->sp, 0);
+    if (h.exiting) parlib_ctx_resume(to->sp, 0);
+    parlib_ctx_resume_from(to->sp, ctl);
 }
 
 // The same on the vcore stack, with events handled before next runs.
