@@ -220,10 +220,11 @@ struct Handoff {
 
 // Publishes `from` (READY or EXITED) and runs its callbacks. Vcore-context
 // state: tls_self == nullptr, v->current == nullptr.
-void handoff_callbacks(const Handoff &h) {
+inline void handoff_callbacks(const Handoff &h) {
     h.v->current = nullptr;
     state_of(h.from).store(h.exiting ? UTH_ST_EXITED : UTH_ST_READY,
                            std::memory_order_release);
+    if (!h.fn && !h.exiting) return;  // nothing runs: no flag to raise
     g_in_handoff[h.v->id] = true;
     if (h.fn) h.fn(h.from, h.arg);
     if (h.exiting && g_ops->thread_exited) g_ops->thread_exited(h.from);
@@ -248,9 +249,12 @@ void handoff_on_next(void *p) {
         std::atomic_signal_fence(std::memory_order_seq_cst);
     }
     tls_self = nullptr;  // in to's own TLS: restored below
-    int saved_errno = errno;  // a full-TLS target's errno is the callback's
+    // A callback's errno must not leak into a full-TLS target's (a
+    // lightweight one shares the vcore's errno, as in vcore context).
+    bool keep_errno = to_own && (h.fn || h.exiting);
+    int saved_errno = keep_errno ? errno : 0;
     handoff_callbacks(h);
-    errno = saved_errno;
+    if (keep_errno) errno = saved_errno;
     h.v->current = to;
     tls_self = to;
     if (h.exiting) parlib_ctx_resume(to->sp, 0);
