@@ -249,9 +249,8 @@ void handoff_on_next(void *p) {
         std::atomic_signal_fence(std::memory_order_seq_cst);
     }
     tls_self = nullptr;  // in to's own TLS: restored below
-    // A callback's errno must not leak into a full-TLS target's (a
-    // lightweight one shares the vcore's errno, as in vcore context).
-    bool keep_errno = to_own && (h.fn || h.exiting);
+    // A callback's errno must not leak into the target's.
+    bool keep_errno = h.fn || h.exiting;
     int saved_errno = keep_errno ? errno : 0;
     handoff_callbacks(h);
     if (keep_errno) errno = saved_errno;
