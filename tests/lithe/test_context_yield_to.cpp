@@ -98,7 +98,8 @@ void side_main(void *p) {
 }
 
 TEST_CASE("yield_to hands the hart to the named context after context_yield") {
-    g_s = new Sched;
+    Sched sched;  // exited before it goes out of scope
+    g_s = &sched;
     REQUIRE(lithe_sched_init(&g_s->sched, &g_funcs, &g_s->main) == LITHE_OK);
     REQUIRE(lithe_sched_enter(&g_s->sched) == LITHE_OK);
     Side x, y;
@@ -135,7 +136,8 @@ void nothing(void *) {}
 
 TEST_CASE("yield_to refuses what it cannot run, with documented errors") {
     lithe_set_misuse_policy(LITHE_MISUSE_RETURN);
-    g_s = new Sched;
+    Sched s1, s2;  // exited before they go out of scope
+    g_s = &s1;
     REQUIRE(lithe_sched_init(&g_s->sched, &g_funcs, &g_s->main) == LITHE_OK);
     REQUIRE(lithe_sched_enter(&g_s->sched) == LITHE_OK);
     lithe_context_t done;
@@ -150,10 +152,9 @@ TEST_CASE("yield_to refuses what it cannot run, with documented errors") {
     // A context of another scheduler (the base scheduler's, not entered).
     lithe_context_t other;
     REQUIRE(lithe_context_init(&other, nothing, nullptr) == LITHE_OK);
-    Sched *s2 = new Sched;
-    g_s = s2;
-    REQUIRE(lithe_sched_init(&s2->sched, &g_funcs, &s2->main) == LITHE_OK);
-    REQUIRE(lithe_sched_enter(&s2->sched) == LITHE_OK);
+    g_s = &s2;
+    REQUIRE(lithe_sched_init(&s2.sched, &g_funcs, &s2.main) == LITHE_OK);
+    REQUIRE(lithe_sched_enter(&s2.sched) == LITHE_OK);
     CHECK(lithe_context_yield_to(&other) == LITHE_ENOTCURRENT);
     REQUIRE(lithe_sched_exit() == LITHE_OK);
     REQUIRE(lithe_context_cleanup(&other) == LITHE_OK);
