@@ -8,9 +8,10 @@
 //    it back: lithe_hart_grant + the child's hart_enter).
 //  - context yield round trip: a context yields to its fork-join scheduler
 //    and is run again on the same hart (context -> hart context -> context).
-//  - nested scheduler enter + exit (fork-join scheduler from the free list).
-//  - fork-join context create + run + join (pooled contexts), against
-//    pthread_create + pthread_join measured in the same rounds.
+//  - context hand-off round trip: two contexts of a minimal FIFO scheduler
+//    alternate with lithe_context_yield_to (A -> B -> A, each switch direct,
+//    context_yield queueing the yielder on the target's stack), full-TLS and
+//    lightweight.
 // The 2015 implementation's numbers on this machine kind (docs/prior-art)
 // are quoted as targets' context; they cannot be measured here.
 #include <lithe/fork_join.h>
@@ -23,6 +24,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
 
 #include "harness.hpp"
 
@@ -97,6 +99,74 @@ void hart_bounces(int64_t n) {
     lithe_hart_request(-1);
 }
 
+// ---- two contexts handing off with lithe_context_yield_to ----
+// A FIFO scheduler on one hart, `home`, the one that entered it (it never
+// asks for harts; one its parent grants anyway is yielded back at once, so
+// the queue needs no lock): the yielder takes its partner out of the queue,
+// context_yield queues the yielder, hart_enter runs the queue's head.
+struct Fifo {
+    lithe_sched_t sched;  // first
+    lithe_context_t main;
+    std::deque<lithe_context_t *> q;
+    int home = -1;
+};
+Fifo *g_fifo = nullptr;
+
+void f_nop_req(lithe_sched_t *, lithe_sched_t *, int) {}
+void f_hart_enter(lithe_sched_t *) {
+    if (vcore_id() == __atomic_load_n(&g_fifo->home, __ATOMIC_ACQUIRE) &&
+        !g_fifo->q.empty()) {
+        lithe_context_t *c = g_fifo->q.front();
+        g_fifo->q.pop_front();
+        lithe_context_run(c);
+    }
+    lithe_hart_yield();
+}
+void f_queue(lithe_sched_t *, lithe_context_t *c) { g_fifo->q.push_back(c); }
+
+const lithe_sched_funcs g_fifo_funcs = {
+    f_nop_req, p_nop_child, p_nop_child, p_nop_child, f_hart_enter, p_nop,
+    p_nop,     p_nop_ctx,   f_queue,     f_queue,     p_nop_ctx,
+};
+
+struct Side {
+    lithe_context_t ctx;
+    Side *other;
+    int64_t n;
+};
+
+void side_loop(void *p) {
+    auto *me = static_cast<Side *>(p);
+    std::deque<lithe_context_t *> &q = g_fifo->q;
+    for (int64_t i = 0; i < me->n; ++i) {
+        // The partner queued itself last (or has not run yet).
+        lithe_context_t *next = &me->other->ctx;
+        if (!q.empty() && q.back() == next) q.pop_back();
+        lithe_context_yield_to(next);
+    }
+}
+
+void handoff_round(int64_t n, bool own_tls) {
+    if (!g_fifo) g_fifo = new Fifo;
+    lithe_sched_init(&g_fifo->sched, &g_fifo_funcs, &g_fifo->main);
+    // Before entering: the parent may grant us a hart as soon as we are
+    // its child. Contexts move between harts only through hart_enter.
+    __atomic_store_n(&g_fifo->home, vcore_id(), __ATOMIC_RELEASE);
+    lithe_sched_enter(&g_fifo->sched);
+    static Side a, b;
+    a = {{}, &b, n};
+    b = {{}, &a, n};
+    lithe_context_attr attr{0, own_tls};
+    lithe_context_init_attr(&a.ctx, side_loop, &a, &attr);
+    lithe_context_init_attr(&b.ctx, side_loop, &b, &attr);
+    lithe_context_yield_to(&a.ctx);
+    while (a.ctx.u->state != UTH_ST_EXITED || b.ctx.u->state != UTH_ST_EXITED)
+        lithe_context_yield();
+    lithe_context_cleanup(&a.ctx);
+    lithe_context_cleanup(&b.ctx);
+    lithe_sched_exit();
+}
+
 // ---- fork-join based measurements ----
 void nothing(void *) {}
 
@@ -154,6 +224,10 @@ int main() {
         lithe_sched_exit();
         lithe_fj_sched_destroy(s);
     });
+    cs.add_timed("context hand-off round trip (yield_to), full TLS", 20000,
+                 [](int64_t n) { handoff_round(n, true); });
+    cs.add_timed("context hand-off round trip (yield_to), lightweight", 20000,
+                 [](int64_t n) { handoff_round(n, false); });
     cs.add_timed("nested scheduler enter + exit", 20000, [](int64_t n) {
         for (int64_t i = 0; i < n; ++i) {
             lithe_fj_sched_t *s = lithe_fj_sched_create();
@@ -181,6 +255,9 @@ int main() {
     });
     cs.target_at_most("context yield round trip", 60,
                       "≤ 60 ns (2015 code: ~120 ns)");
+    for (const char *v : {"context hand-off round trip (yield_to), full TLS",
+                          "context hand-off round trip (yield_to), lightweight"})
+        cs.target_at_most(v, 60, "≤ 60 ns (A yields and runs again)");
     cs.target_at_most("nested scheduler enter + exit", 300,
                       "≤ 300 ns (2015 code: ~600 ns)");
     cs.target_at_most("fork-join context create + run + join", 1000,

@@ -138,6 +138,17 @@ inline void yield() {
     uthread_yield(true, [](uthread *u, void *) { enqueue(u); }, nullptr);
 }
 
+// The same through a direct hand-off: the caller takes the next uthread
+// from the run queue itself and switches straight to it with
+// uthread_yield_to (queueing itself in the callback, on the target's
+// stack); an empty queue falls back to yield().
+inline void yield_direct() {
+    Thread *next = pop();
+    if (!next) return yield();
+    uthread_yield_to(&next->u, true, [](uthread *u, void *) { enqueue(u); },
+                     nullptr);
+}
+
 // Blocks the calling uthread until `t` has exited.
 inline void join(Thread *t) {
     spin_lock(t->lock);

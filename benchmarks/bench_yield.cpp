@@ -5,9 +5,14 @@
 //    vcore entry (events), sched_entry (dequeue), run_uthread. Full-TLS
 //    (FS base switched) and lightweight (vcore's TLS) variants.
 //  - the same with fifo_sched's policy of a vcore_request per enqueue;
-//  - a direct handoff (the yield callback runs the partner with run_uthread,
-//    skipping the vcore entry and the run queue): the floor of a switch
-//    through vcore context;
+//  - the same 2LS switching with uthread_yield_to: the yielder dequeues the
+//    next uthread itself and hands the vcore to it directly (one stack
+//    switch, one FS write; the callback queues the yielder on the target's
+//    stack);
+//  - a handoff through vcore context (the yield callback runs the partner
+//    with run_uthread, skipping the vcore entry and the run queue): the
+//    floor of a switch through vcore context; and uthread_yield_to(partner)
+//    with no callback and no queue: the floor of a parlib switch;
 //  - references: two NPTL threads pinned to one CPU ping-ponging on a futex,
 //    and a raw Boost.Context jump_fcontext ping-pong, also with one
 //    wrfsbase per jump (what switching TLS adds to the cheapest switch).
@@ -44,6 +49,11 @@ void yield_loop(void *p) {
     for (int64_t i = 0; i < pr->n; ++i) bsched::yield();
 }
 
+void yield_direct_loop(void *p) {
+    auto *pr = static_cast<Pair *>(p);
+    for (int64_t i = 0; i < pr->n; ++i) bsched::yield_direct();
+}
+
 // Direct handoff: the yield callback (vcore context, caller already saved
 // and READY) runs the partner itself.
 void handoff(bsched::Thread *to) {
@@ -52,36 +62,43 @@ void handoff(bsched::Thread *to) {
     }, &to->u);
 }
 
+// Direct switch: uthread_yield_to the partner, nothing else.
+void yield_to(bsched::Thread *to) { uthread_yield_to(&to->u, true, nullptr, nullptr); }
+
+template <void (*kSwitch)(bsched::Thread *)>
 void handoff_a(void *p) {
     auto *pr = static_cast<Pair *>(p);
-    for (int64_t i = 0; i < pr->n; ++i) handoff(&pr->b);
+    for (int64_t i = 0; i < pr->n; ++i) kSwitch(&pr->b);
 }
 
 // b's last switch goes through the scheduler and queues both, so neither is
 // left READY but unqueued when the other exits.
+template <void (*kSwitch)(bsched::Thread *)>
 void handoff_b(void *p) {
     auto *pr = static_cast<Pair *>(p);
-    for (int64_t i = 0; i + 1 < pr->n; ++i) handoff(&pr->a);
+    for (int64_t i = 0; i + 1 < pr->n; ++i) kSwitch(&pr->a);
     uthread_yield(true, [](uthread *self, void *a) {
         bsched::enqueue(static_cast<uthread *>(a));
         bsched::enqueue(self);
     }, &pr->a.u);
 }
 
-void run_pair_sched(Pair &pr, int64_t n, bool own_tls) {
+void run_pair_sched(Pair &pr, int64_t n, bool own_tls,
+                    void (*loop)(void *) = yield_loop) {
     pr.n = n;
-    bsched::arm(&pr.a, yield_loop, &pr, own_tls);
-    bsched::arm(&pr.b, yield_loop, &pr, own_tls);
+    bsched::arm(&pr.a, loop, &pr, own_tls);
+    bsched::arm(&pr.b, loop, &pr, own_tls);
     uthread_runnable(&pr.a.u);
     uthread_runnable(&pr.b.u);
     bsched::join(&pr.a);
     bsched::join(&pr.b);
 }
 
+template <void (*kSwitch)(bsched::Thread *)>
 void run_pair_handoff(Pair &pr, int64_t n, bool own_tls) {
     pr.n = n;
-    bsched::arm(&pr.a, handoff_a, &pr, own_tls);
-    bsched::arm(&pr.b, handoff_b, &pr, own_tls);
+    bsched::arm(&pr.a, handoff_a<kSwitch>, &pr, own_tls);
+    bsched::arm(&pr.b, handoff_b<kSwitch>, &pr, own_tls);
     uthread_runnable(&pr.a.u);  // b is first run by a's handoff
     bsched::join(&pr.a);
     bsched::join(&pr.b);
@@ -217,12 +234,17 @@ int main() {
     bool fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;  // HWCAP2_FSGSBASE
     if (fsgsbase) g_fiber_fs = boost_start(fiber_fs_main);
 
-    static Pair full, light, full_h, light_h, full_fifo;
+    static Pair full, light, full_d, light_d, full_h, light_h, full_t,
+        light_t, full_fifo;
     const char *kFull = "uthread, full TLS, via 2LS";
     const char *kLight = "uthread, lightweight, via 2LS";
+    const char *kFullD = "uthread, full TLS, via 2LS, uthread_yield_to next";
+    const char *kLightD = "uthread, lightweight, via 2LS, uthread_yield_to next";
     const char *kFifo = "uthread, full TLS, via 2LS + vcore_request per enqueue";
-    const char *kFullH = "uthread, full TLS, direct handoff";
-    const char *kLightH = "uthread, lightweight, direct handoff";
+    const char *kFullH = "uthread, full TLS, handoff through vcore context";
+    const char *kLightH = "uthread, lightweight, handoff through vcore context";
+    const char *kFullT = "uthread, full TLS, uthread_yield_to partner";
+    const char *kLightT = "uthread, lightweight, uthread_yield_to partner";
     const char *kNptl = "NPTL futex ping-pong, 1 CPU";
     const char *kBoost = "Boost.Context jump_fcontext";
     const char *kBoostFs = "Boost.Context jump_fcontext + wrfsbase per jump";
@@ -231,33 +253,53 @@ int main() {
     s.add_timed(kFull, 10000, [](int64_t n) { run_pair_sched(full, n, true); });
     s.add_timed(kLight, 20000,
                 [](int64_t n) { run_pair_sched(light, n, false); });
+    s.add_timed(kFullD, 10000, [](int64_t n) {
+        run_pair_sched(full_d, n, true, yield_direct_loop);
+    });
+    s.add_timed(kLightD, 20000, [](int64_t n) {
+        run_pair_sched(light_d, n, false, yield_direct_loop);
+    });
     s.add_timed(kFifo, 10000, [](int64_t n) {
         bsched::g_request_every_enqueue = true;
         run_pair_sched(full_fifo, n, true);
         bsched::g_request_every_enqueue = false;
     });
     s.add_timed(kFullH, 10000,
-                [](int64_t n) { run_pair_handoff(full_h, n, true); });
-    s.add_timed(kLightH, 20000,
-                [](int64_t n) { run_pair_handoff(light_h, n, false); });
+                [](int64_t n) { run_pair_handoff<handoff>(full_h, n, true); });
+    s.add_timed(kLightH, 20000, [](int64_t n) {
+        run_pair_handoff<handoff>(light_h, n, false);
+    });
+    s.add_timed(kFullT, 10000,
+                [](int64_t n) { run_pair_handoff<yield_to>(full_t, n, true); });
+    s.add_timed(kLightT, 20000, [](int64_t n) {
+        run_pair_handoff<yield_to>(light_t, n, false);
+    });
     s.add_timed(kNptl, 200, nptl_round);
     s.add_timed(kBoost, 100000, boost_round);
     if (fsgsbase) s.add_timed(kBoostFs, 50000, boost_fs_round);
 
-    for (const char *v : {kFull, kLight}) {
+    for (const char *v : {kFull, kLight, kFullD, kLightD}) {
         s.target_speedup(v, kNptl, 40, "≥ 40x faster than NPTL");
         s.target_speedup(v, kBoost, 1.0 / 3, "within 3x of Boost.Context");
     }
-    for (const char *v : {kFifo, kFullH, kLightH}) s.compare(v, kBoost);
+    for (const char *v : {kFifo, kFullH, kLightH, kFullT, kLightT})
+        s.compare(v, kBoost);
+    if (fsgsbase) s.compare(kFullT, kBoostFs);
     s.compare(kNptl, kBoost);
     if (fsgsbase) s.compare(kBoostFs, kBoost);
     s.run(3 * bench::rounds_from_env());  // ~1 ms rounds: afford many
     s.print("Yield round trip (A → B → A) on one core",
             "One op = two switches. uthreads: two uthreads on one vcore "
-            "(PARLIB_VCORES=1) yielding through the scheduler; \"direct "
-            "handoff\" = the yield callback calls run_uthread(partner) "
-            "(no vcore entry, no run queue): the floor of a switch through "
-            "vcore context. "
+            "(PARLIB_VCORES=1) yielding through the scheduler (its run "
+            "queue): uthread_yield → vcore context → callback queues the "
+            "yielder → sched_entry dequeues → run_uthread; \"uthread_yield_to "
+            "next\" = the yielder dequeues the next uthread itself and hands "
+            "the vcore to it (one switch; the callback queues the yielder on "
+            "the target's stack). \"handoff through vcore context\" = the "
+            "yield callback calls run_uthread(partner) (no vcore entry, no "
+            "run queue): the floor of a switch through vcore context; "
+            "\"uthread_yield_to partner\" = no queue, no callback: the floor "
+            "of a parlib switch. "
             "NPTL: two threads pinned to the vcore's CPU waking each other "
             "with FUTEX_WAKE / FUTEX_WAIT. Boost: raw jump_fcontext "
             "ping-pong (no TLS switch, no scheduler); \"+ wrfsbase per "

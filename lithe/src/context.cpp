@@ -1,5 +1,5 @@
 // context.cpp: lithe contexts over parlib uthreads: init / recycle /
-// reassociate / cleanup, run, block / unblock / yield / exit.
+// reassociate / cleanup, run, block / unblock / yield / yield_to / exit.
 //
 // A context's owner (ctx->sched) receives its callbacks; it changes only by
 // lithe_context_reassociate (context not running) or by scheduler
@@ -188,6 +188,34 @@ int lithe_context_yield(void) {
         return misuse(LITHE_EWRONGCONTEXT,
                       "lithe_context_yield: must be called from a context");
     uthread_yield(true, yield_on_hart, nullptr);
+    return LITHE_OK;
+}
+
+int lithe_context_yield_to(lithe_context_t *next) {
+    lithe_context_t *self = lithe_context_self();
+    if (!self || in_vcore_context())
+        return misuse(LITHE_EWRONGCONTEXT,
+                      "lithe_context_yield_to: must be called from a context");
+    if (!next || !next->u)
+        return misuse(LITHE_EINVAL, "lithe_context_yield_to: NULL context");
+    if (next->sched != self->sched)
+        return misuse(LITHE_ENOTCURRENT,
+                      "lithe_context_yield_to: context %llu belongs to "
+                      "scheduler %p, not to the caller's scheduler %p",
+                      (unsigned long long)next->id, (void *)next->sched,
+                      (void *)self->sched);
+    uint32_t st = __atomic_load_n(&next->u->state, __ATOMIC_ACQUIRE);
+    if (next == self || st == UTH_ST_RUNNING)
+        return misuse(LITHE_ERUNNING,
+                      "lithe_context_yield_to: context %llu is running",
+                      (unsigned long long)next->id);
+    if (st != UTH_ST_READY)
+        return misuse(LITHE_ESTATE,
+                      "lithe_context_yield_to: context %llu is not runnable "
+                      "(exited or cleaned up)", (unsigned long long)next->id);
+    // parlib claims `next` (a racing run aborts there, naming the call),
+    // then runs context_yield in hart context on next's stack.
+    uthread_yield_to(next->u, true, yield_on_hart, nullptr);
     return LITHE_OK;
 }
 

@@ -21,7 +21,8 @@ namespace lithe {
 
 Hart *g_harts = nullptr;
 int g_nharts = 0;
-thread_local lithe_sched_t *tls_override = nullptr;
+constinit thread_local lithe_sched_t *tls_override
+    __attribute__((tls_model("initial-exec"))) = nullptr;
 
 uint64_t now_ns() {
     struct timespec ts;

@@ -28,7 +28,10 @@ struct alignas(64) Hart {
 
 extern Hart *g_harts;
 extern int g_nharts;
-extern thread_local lithe_sched_t *tls_override;
+// Constant-initialised and initial-exec: a plain %fs-relative access, with
+// no TLS wrapper call through the PLT, on every callback.
+extern constinit thread_local lithe_sched_t *tls_override
+    __attribute__((tls_model("initial-exec")));
 
 Hart *here();                       // this hart; hart context only
 void set_current(Hart *h, lithe_sched_t *to);

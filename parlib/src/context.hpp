@@ -17,6 +17,8 @@ __attribute__((visibility("hidden"))) void parlib_ctx_save_and_call(
     void *arg);
 __attribute__((visibility("hidden"), noreturn)) void parlib_ctx_resume(
     void *sp, uint64_t fs);
+__attribute__((visibility("hidden"), noreturn)) void parlib_ctx_resume_from(
+    void *sp, uint64_t cur_ctl);
 __attribute__((visibility("hidden"))) void parlib_ctx_trampoline();
 }
 
@@ -37,6 +39,11 @@ inline void *ctx_make_frame(void *stack_top, void (*entry)(void *),
     f[6] = 0;                                          // rbp
     f[7] = reinterpret_cast<uint64_t>(&parlib_ctx_trampoline);
     return f;
+}
+
+// The MXCSR / x87 CW slot of a saved context (the word at its sp).
+inline uint64_t ctx_saved_ctl(const void *sp) {
+    return *static_cast<const uint64_t *>(sp);
 }
 
 inline uint64_t read_fsbase() {

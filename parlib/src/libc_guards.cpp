@@ -67,11 +67,15 @@ TcbKind tcb_kind(pthread_t th) {
         if (__atomic_load_n(&g_vcores[i].fsbase, __ATOMIC_RELAXED) == fs)
             return TcbKind::kVcore;
     // A uthread's TLS keeps tls_self (set at uthread_init, cleared only when
-    // the backing thread exits); ordinary threads never set it.
-    auto *slot = reinterpret_cast<void **>(static_cast<intptr_t>(fs) +
-                                           g_tls_self_off);
-    return __atomic_load_n(slot, __ATOMIC_RELAXED) ? TcbKind::kUthread
-                                                   : TcbKind::kForeign;
+    // the backing thread exits, and while a uthread_yield_to callback runs
+    // on it, when tls_vcore is already set); ordinary threads set neither.
+    auto at = [fs](intptr_t off) {
+        return __atomic_load_n(
+            reinterpret_cast<void **>(static_cast<intptr_t>(fs) + off),
+            __ATOMIC_RELAXED);
+    };
+    return at(g_tls_self_off) || at(g_tls_vcore_off) ? TcbKind::kUthread
+                                                     : TcbKind::kForeign;
 }
 
 pid_t raw_gettid() {

@@ -9,6 +9,16 @@
 // The yield callback runs after READY is published: it is where a blocking
 // primitive makes the uthread visible to others.
 //
+// Direct hand-off (uthread_yield_to): the caller claims `next` (READY ->
+// RUNNING, the same CAS as run_uthread), saves itself and switches straight
+// to next's stack and TLS; the yield callback runs there, below next's saved
+// frame, in vcore-context state (tls_self == nullptr in whichever TLS is
+// loaded, v->current == nullptr, errno saved around it), then next resumes
+// with no second switch. A notification that lands in that window only sets
+// notif_pending (tls_self is null), exactly as in vcore context. Events
+// queued before the hand-off starts divert it through vcore context, so a
+// chain of hand-offs cannot starve handle_events.
+//
 // Notifications: nothing in libparlib's text is ever interrupted (see
 // event.cpp), so the code here may read tls_vcore once and use it until the
 // switch.
@@ -54,6 +64,28 @@ const char *state_name(uint32_t s) {
     case UTH_ST_EXITED: return "exited";
     }
     return "corrupt";
+}
+
+// READY -> RUNNING: the one way to take a uthread; `call` names the caller.
+void claim(uthread *u, const char *call) {
+    uint32_t exp = UTH_ST_READY;
+    if (!state_of(u).compare_exchange_strong(exp, UTH_ST_RUNNING,
+                                             std::memory_order_acquire))
+        fatal("%s: uthread %p is %s", call, (void *)u, state_name(exp));
+}
+
+// Vcore context: switch to `u`, already claimed.
+[[noreturn]] void resume_claimed(Vcore *v, uthread *u) {
+    v->current = u;
+    u->vcoreid = v->id;
+    ++u->switches;
+    if (u->flags & UTHREAD_F_OWN_TLS) {
+        write_tls_of(u->fsbase, g_tls_vcore_off, v);
+        parlib_ctx_resume(u->sp, u->fsbase);
+    }
+    tls_self = u;  // lightweight: runs on this vcore's TLS
+    asan_switch_to(u->stack_lo, u->stack_size, false);
+    parlib_ctx_resume(u->sp, 0);
 }
 
 // ---- lightweight stacks: mmap'd with a guard page, pooled by size ----
@@ -174,6 +206,119 @@ void exit_on_vcore(void *p) {
     uthread_vcore_entry();
 }
 
+// Vcores whose hand-off callback is running (index = vcore id): run_uthread
+// from there would abandon the claimed target, so it is refused.
+bool *g_in_handoff = nullptr;
+
+struct Handoff {
+    uthread *from, *to;
+    void (*fn)(uthread *, void *);
+    void *arg;
+    Vcore *v;
+    bool exiting;
+};
+
+// Publishes `from` (READY or EXITED) and runs its callbacks. Vcore-context
+// state: tls_self == nullptr, v->current == nullptr.
+inline void handoff_callbacks(const Handoff &h) {
+    h.v->current = nullptr;
+    state_of(h.from).store(h.exiting ? UTH_ST_EXITED : UTH_ST_READY,
+                           std::memory_order_release);
+    if (!h.fn && !h.exiting) return;  // nothing runs: no flag to raise
+    g_in_handoff[h.v->id] = true;
+    if (h.fn) h.fn(h.from, h.arg);
+    if (h.exiting && g_ops->thread_exited) g_ops->thread_exited(h.from);
+    g_in_handoff[h.v->id] = false;
+}
+
+// Runs below next's saved frame with next's TLS (a full-TLS target) or the
+// vcore's (a lightweight one), already loaded by the switch.
+void handoff_on_next(void *p) {
+    Handoff h = *static_cast<Handoff *>(p);  // from's stack dies once published
+    uthread *to = h.to;
+    // The control words in effect (nothing here or in a callback changes
+    // them): from's, just saved, or unknown if from is exiting.
+    uint64_t ctl = h.exiting ? 0 : ctx_saved_ctl(h.from->sp);
+    bool to_own = to->flags & UTHREAD_F_OWN_TLS;
+    if (!to_own && (h.from->flags & UTHREAD_F_OWN_TLS))
+        asan_switch_to(to->stack_lo, to->stack_size, false);  // vcore thread's
+    if (to_own) {
+        tls_vcore = h.v;
+        // libc_guards' tcb_kind reads both racily: set one before clearing
+        // the other so that to's TCB never looks like a foreign thread's.
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+    }
+    tls_self = nullptr;  // in to's own TLS: restored below
+    // A callback's errno must not leak into the target's.
+    bool keep_errno = h.fn || h.exiting;
+    int saved_errno = keep_errno ? errno : 0;
+    handoff_callbacks(h);
+    if (keep_errno) errno = saved_errno;
+    h.v->current = to;
+    tls_self = to;
+    if (h.exiting) parlib_ctx_resume(to->sp, 0);
+    parlib_ctx_resume_from(to->sp, ctl);
+}
+
+// The same on the vcore stack, with events handled before next runs.
+void handoff_via_vcore(void *p) {
+    Handoff h = *static_cast<Handoff *>(p);
+    if (!(h.from->flags & UTHREAD_F_OWN_TLS)) asan_switched();
+    tls_self = nullptr;
+    handoff_callbacks(h);
+    handle_events();
+    resume_claimed(h.v, h.to);
+}
+
+void yield_to_impl(bool save_state, uthread *next,
+                   void (*fn)(uthread *, void *), void *arg) {
+    uthread *u = tls_self;
+    PARLIB_CHECK(u, "uthread_yield_to: not called from a uthread");
+    PARLIB_CHECK(next && next != u,
+                 "uthread_yield_to: next is %s", next ? "the caller" : "NULL");
+    Vcore *v = tls_vcore;
+    PARLIB_ASSERT(v && v->current == u);
+    claim(next, "uthread_yield_to");
+    Handoff h{u, next, fn, arg, v, !save_state};
+    bool from_own = u->flags & UTHREAD_F_OWN_TLS;
+    bool to_own = next->flags & UTHREAD_F_OWN_TLS;
+    void *top;
+    uint64_t fs;
+    void (*cont)(void *);
+    if (vcore_has_events(v) || v->notif_pending.load(std::memory_order_relaxed)) {
+        top = v->stack_top;
+        fs = from_own ? v->fsbase : 0;
+        cont = handoff_via_vcore;
+        if (!from_own)
+            asan_switch_to(v->stack_lo,
+                           static_cast<size_t>(v->stack_top - v->stack_lo),
+                           !save_state);
+    } else {
+        next->vcoreid = v->id;
+        ++next->switches;
+        // The callback's frames go below next's saved registers.
+        top = reinterpret_cast<void *>(reinterpret_cast<uintptr_t>(next->sp) &
+                                       ~uintptr_t{15});
+        fs = to_own ? next->fsbase : from_own ? v->fsbase : 0;
+        cont = handoff_on_next;
+        if (!from_own && !to_own) {
+            asan_switch_to(next->stack_lo, next->stack_size, !save_state);
+        } else if (!from_own) {  // the vcore thread leaves our stack for good
+            asan_switch_to(v->stack_lo,
+                           static_cast<size_t>(v->stack_top - v->stack_lo),
+                           !save_state);
+            asan_switched();
+            tls_self = nullptr;  // the vcore's TLS: no uthread runs on it now
+        }
+    }
+    if (save_state) {
+        parlib_ctx_save_and_call(&u->sp, top, fs, cont, &h);
+        if (!from_own) asan_switched();  // resumed, possibly on another vcore
+    } else {
+        parlib_ctx_call_on(top, fs, cont, &h);
+    }
+}
+
 void yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
     uthread *u = tls_self;
     PARLIB_CHECK(u, "uthread_yield: not called from a uthread");
@@ -221,6 +366,7 @@ int uthread_lib_init(struct uthread *main_thread,
     int rc = vcore_lib_init();
     if (rc) return rc;
     g_ops = ops;
+    g_in_handoff = new bool[static_cast<size_t>(g_max_vcores)]();  // immortal
     vcore_set_entry(uthread_vcore_entry);
     uthread *u = main_thread;
     void *owner = u->owner;  // the 2LS may have labelled it already
@@ -305,20 +451,11 @@ void uthread_cleanup(struct uthread *u) {
 void run_uthread(struct uthread *u) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "run_uthread: not called in vcore context");
-    uint32_t exp = UTH_ST_READY;
-    if (!state_of(u).compare_exchange_strong(exp, UTH_ST_RUNNING,
-                                             std::memory_order_acquire))
-        fatal("run_uthread: uthread %p is %s", (void *)u, state_name(exp));
-    v->current = u;
-    u->vcoreid = v->id;
-    ++u->switches;
-    if (u->flags & UTHREAD_F_OWN_TLS) {
-        write_tls_of(u->fsbase, g_tls_vcore_off, v);
-        parlib_ctx_resume(u->sp, u->fsbase);
-    }
-    tls_self = u;  // lightweight: runs on this vcore's TLS
-    asan_switch_to(u->stack_lo, u->stack_size, false);
-    parlib_ctx_resume(u->sp, 0);
+    PARLIB_CHECK(!g_in_handoff[v->id],
+                 "run_uthread: called from a uthread_yield_to callback (the "
+                 "hand-off target runs next)");
+    claim(u, "run_uthread");
+    resume_claimed(v, u);
 }
 
 void run_current_uthread(void) {
@@ -336,6 +473,11 @@ struct uthread *current_uthread(void) {
 void uthread_yield(bool save_state, void (*yield_fn)(struct uthread *, void *),
                    void *arg) {
     yield_impl(save_state, yield_fn, arg);
+}
+
+void uthread_yield_to(struct uthread *next, bool save_state,
+                      void (*yield_fn)(struct uthread *, void *), void *arg) {
+    yield_to_impl(save_state, next, yield_fn, arg);
 }
 
 void uthread_exit(void) {

@@ -20,7 +20,7 @@
  *   lithe_context_init/recycle/reassociate/cleanup   hart, ctx, any
  *   lithe_context_run       hart
  *   lithe_context_self      ctx (NULL elsewhere)
- *   lithe_context_block/yield/exit   ctx
+ *   lithe_context_block/yield/yield_to/exit   ctx
  *   lithe_context_unblock   hart, ctx, any (delivered synchronously)
  * Every callback runs in hart context, except hart_request and
  * context_unblock, which run synchronously wherever the request/unblock was
@@ -171,6 +171,18 @@ lithe_context_t *lithe_context_self(void);
 int lithe_context_block(void (*fn)(lithe_context_t *, void *), void *arg);
 int lithe_context_unblock(lithe_context_t *ctx);
 int lithe_context_yield(void);
+/* Direct hand-off (an addition to Table 3.1): the calling context yields as
+ * with lithe_context_yield (its scheduler's context_yield callback runs in
+ * hart context, after the caller is saved), then `next` runs on this hart,
+ * as if the scheduler's hart_enter had called lithe_context_run(next), with
+ * one switch instead of two (parlib's uthread_yield_to: the callback runs
+ * on next's stack, with next's TLS when it has its own). For a scheduler
+ * that knows the next context in the yielding one: `next` must be a READY
+ * context of the caller's scheduler that the scheduler has taken out of its
+ * queues. Context only. Returns LITHE_OK once the caller runs again, or
+ * LITHE_EWRONGCONTEXT / EINVAL / ENOTCURRENT (other scheduler) / ERUNNING
+ * (running, or the caller) / ESTATE (exited or cleaned up). */
+int lithe_context_yield_to(lithe_context_t *next);
 /* Never returns when called from a context. */
 int lithe_context_exit(void);
 

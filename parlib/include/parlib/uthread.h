@@ -150,6 +150,25 @@ struct uthread *current_uthread(void);
 void uthread_yield(bool save_state, void (*yield_fn)(struct uthread *, void *),
                    void *arg);
 
+/* Direct hand-off: like uthread_yield(save_state, yield_fn, arg) followed,
+ * in vcore context, by run_uthread(next), but with one switch instead of two
+ * (the FS base is written once, and only if it changes). `next` must be
+ * READY (never run, yielded or blocked) and is claimed before the caller is
+ * saved; a running, exited or freed `next` aborts naming the call.
+ * yield_fn(self, arg) still runs after the caller is fully saved and
+ * published READY (EXITED when !save_state, followed by thread_exited), not
+ * on the caller's stack: it runs on next's stack below next's saved frame,
+ * with next's TLS if next has its own (errno is preserved around it; other
+ * thread_locals it touches are next's) or the vcore's otherwise. There it
+ * sees vcore-context state (uthread_self() == NULL, in_vcore_context(),
+ * current_uthread() == NULL, notifications only set pending) but must not
+ * leave: run_uthread, vcore_yield and vcore_reenter are refused or undefined
+ * (next runs when it returns). If events are queued on the vcore when the
+ * call starts, the hand-off goes through vcore context instead and
+ * handle_events() runs between yield_fn and next. */
+void uthread_yield_to(struct uthread *next, bool save_state,
+                      void (*yield_fn)(struct uthread *, void *), void *arg);
+
 /* Ends the calling uthread (as if its entry returned). */
 __attribute__((noreturn)) void uthread_exit(void);
 

@@ -18,7 +18,9 @@
  *  - every function we call is entered with rsp = 8 (mod 16) (SysV);
  *    callers pass 16-byte aligned stack tops;
  *  - MXCSR / x87 CW are reloaded only when their control bits differ
- *    (a reload costs ~40 ns; comparing costs ~1 ns);
+ *    (a reload costs ~40 ns on some CPUs); the comparison is with a fresh
+ *    stmxcsr / fnstcw in parlib_ctx_resume and with the words a context
+ *    just saved in parlib_ctx_resume_from (no store + reload);
  *  - the FS base is written only when the target's is nonzero; wrfsbase when
  *    parlib_have_fsgsbase, arch_prctl(ARCH_SET_FS) otherwise;
  *  - resumption ends in pop+jmp rather than ret: the return-stack predictor
@@ -136,6 +138,41 @@ parlib_ctx_resume:
         jmpq    *%rcx
         .cfi_endproc
         .size   parlib_ctx_resume,.-parlib_ctx_resume
+
+/* void parlib_ctx_resume_from(void *sp, uint64_t cur) -- never returns.
+ * Like parlib_ctx_resume(sp, 0), for a caller that knows the MXCSR / x87
+ * CW in effect: `cur` holds them in the saved-slot layout (a context saved
+ * since, whose control words nothing has changed). Comparing with it
+ * instead of storing them again saves the stmxcsr + reload, the dearest
+ * part of a resume on some CPUs (~25 ns per switch on the EPYC VM of
+ * docs/perf.md). */
+        .globl  parlib_ctx_resume_from
+        .hidden parlib_ctx_resume_from
+        .type   parlib_ctx_resume_from,@function
+        .p2align 4
+parlib_ctx_resume_from:
+        .cfi_startproc
+        movq    %rdi, %rsp
+        movq    (%rsp), %rax
+        xorq    %rsi, %rax
+        testl   $0xffc0, %eax          /* MXCSR control bits, not flags */
+        jz      2f
+        ldmxcsr (%rsp)
+2:      shrq    $32, %rax
+        testw   %ax, %ax               /* x87 control word */
+        jz      3f
+        fldcw   4(%rsp)
+3:      addq    $8, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %rbx
+        popq    %rbp
+        popq    %rcx
+        jmpq    *%rcx
+        .cfi_endproc
+        .size   parlib_ctx_resume_from,.-parlib_ctx_resume_from
 
 /* First instructions of a new context (see parlib_ctx_make_frame): r12 holds
  * the entry function, r13 its argument; rsp is 16-byte aligned here. */
