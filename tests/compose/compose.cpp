@@ -1,0 +1,352 @@
+// compose.cpp: oneTBB and OpenMP nested in each other in one process, the
+// SPQR-like pattern the two adapters exist for. An unmodified program
+// (compiled -fopenmp, linked -ltbb); tests/compose/CMakeLists.txt links it
+// against liblithe_omp + liblithe_tbb ("lithe") and against the stock
+// runtimes ("ref").
+//
+// `compose CHECK` runs one composition and checks its result:
+//   omp_in_tbb    tbb::parallel_for whose tasks each run an omp parallel for
+//   tbb_in_omp    an omp parallel region whose members each run
+//                 tbb::parallel_reduce
+//   omp_tbb_omp   omp region -> tbb::parallel_for per member -> omp region
+//   tbb_omp_tbb   tbb::parallel_for -> omp region per task ->
+//                 tbb::parallel_reduce per member
+//   all           each of them in turn
+//
+// While it runs, a sampler thread (a plain pthread, not a hart) reads the
+// state of every kernel thread of the process (/proc/self/task/*/stat)
+// every 100 us and records the largest number in state R (running or
+// runnable) in two consecutive samples, not counting itself. Two samples:
+// a thread that is woken for a moment and sleeps again (a futex handoff,
+// a thread being created) is not doing work; a worker that computes or
+// spins stays in R across samples (the stock run shows it). On lithe that number must never exceed
+// the number of harts: vcores are the only threads that run work; the
+// others (TBB's and OpenMP's would-be workers are contexts; the backing
+// threads of their TLS sleep) may not be running. The allowance for
+// non-hart threads is 1, besides the sampler itself: parlib's TLS-pool
+// keeper wakes every 10 ms for a few microseconds (parlib/src/tls_pool.cpp)
+// and is sometimes caught running (measured: peak = harts + 1, the extra
+// thread with no measurable CPU time). COMPOSE_ALLOW=N changes it. With EXPECT_OVERSUBSCRIBE=1
+// (the stock runtimes' run) the check is reversed: the peak must exceed the
+// hart count, which shows that the sampler sees oversubscription when
+// there is some.
+//
+// On lithe it also checks that harts moved through the tree: the inner
+// level's work ran on at least two different vcores when there are two
+// harts or more. The lithe and parlib calls are weak references (NULL in
+// the stock run).
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/parallel_reduce.h>
+#include <omp.h>
+
+#include <dirent.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <set>
+#include <thread>
+
+extern "C" int lithe_num_harts(void) __attribute__((weak));
+extern "C" int vcore_id(void) __attribute__((weak));
+
+namespace {
+
+#define CHECK(cond)                                                        \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
+                         __LINE__, #cond);                                 \
+            return false;                                                  \
+        }                                                                  \
+    } while (0)
+
+// Work whose result is known: sum of (i % 7) over [lo, hi).
+long kernel_sum(long lo, long hi) {
+    long s = 0;
+    for (long i = lo; i < hi; ++i) s += i % 7;
+    return s;
+}
+long expected_sum(long n) {
+    long full = n / 7, s = full * 21;
+    for (long r = 0; r < n % 7; ++r) s += r;
+    return s;
+}
+
+// The vcores that ran inner-level work, one bit each (lithe only).
+std::atomic<unsigned long long> g_inner_vcores{0};
+void note_inner_vcore() {
+    if (!vcore_id) return;
+    int v = vcore_id();
+    if (v >= 0 && v < 64) g_inner_vcores.fetch_or(1ULL << v);
+}
+int inner_vcores() { return __builtin_popcountll(g_inner_vcores.load()); }
+
+constexpr long kN = 200000;  // iterations per innermost kernel
+
+long omp_region_sum(long n) {
+    long s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static, 1000)
+    for (long b = 0; b < n; b += 1000) {
+        note_inner_vcore();
+        s += kernel_sum(b, std::min(n, b + 1000));
+    }
+    return s;
+}
+
+long tbb_reduce_sum(long n) {
+    return tbb::parallel_reduce(
+        tbb::blocked_range<long>(0, n, 1000), 0L,
+        [](const tbb::blocked_range<long> &r, long a) {
+            note_inner_vcore();
+            return a + kernel_sum(r.begin(), r.end());
+        },
+        std::plus<long>());
+}
+
+bool omp_in_tbb() {
+    constexpr int kTasks = 32;
+    std::atomic<long> bad{0};
+    tbb::parallel_for(0, kTasks, [&](int) {
+        if (omp_region_sum(kN) != expected_sum(kN)) ++bad;
+    });
+    CHECK(bad == 0);
+    return true;
+}
+
+bool tbb_in_omp() {
+    std::atomic<long> bad{0}, members{0};
+#pragma omp parallel
+    {
+        ++members;
+        for (int k = 0; k < 8; ++k)
+            if (tbb_reduce_sum(kN) != expected_sum(kN)) ++bad;
+    }
+    CHECK(bad == 0);
+    CHECK(members >= 1);
+    return true;
+}
+
+bool omp_tbb_omp() {
+    std::atomic<long> bad{0};
+#pragma omp parallel
+    {
+        tbb::parallel_for(0, 8, [&](int) {
+            // Nested inside an active region: needs max-active-levels > 1
+            // to be parallel itself (set in main), else runs serialized.
+            if (omp_region_sum(kN) != expected_sum(kN)) ++bad;
+        });
+    }
+    CHECK(bad == 0);
+    return true;
+}
+
+bool tbb_omp_tbb() {
+    std::atomic<long> bad{0};
+    tbb::parallel_for(0, 8, [&](int) {
+#pragma omp parallel
+        {
+            if (tbb_reduce_sum(kN / 2) != expected_sum(kN / 2)) ++bad;
+        }
+    });
+    CHECK(bad == 0);
+    return true;
+}
+
+// --- the sampler ---
+
+class RunningSampler {
+  public:
+    void start() {
+        self_ready_ = false;
+        thread_ = std::thread([this] { loop(); });
+        while (!self_ready_.load()) std::this_thread::yield();
+    }
+    int stop() {
+        stop_ = true;
+        thread_.join();
+        return peak_;
+    }
+    long samples() const { return samples_; }
+    // The names ("(comm)") of the running threads at the peak.
+    const std::string &peak_who() const { return peak_who_; }
+
+    static void describe_all(std::string *who) {
+        DIR *d = opendir("/proc/self/task");
+        while (dirent *e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            std::string p = std::string("/proc/self/task/") + e->d_name + "/stat";
+            FILE *f = std::fopen(p.c_str(), "r");
+            if (!f) continue;
+            char buf[512];
+            size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+            std::fclose(f);
+            buf[len] = 0;
+            const char *rp = std::strrchr(buf, ')');
+            unsigned long ut = 0, st = 0;
+            std::sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+            who->append(e->d_name).append(":").append(1, rp[2]).append(":").append(std::to_string(ut + st)).append(" ");
+        }
+        closedir(d);
+    }
+
+  private:
+    void loop() {
+        self_ = static_cast<pid_t>(syscall(SYS_gettid));
+        self_ready_ = true;
+        std::set<int> prev, cur;
+        while (!stop_.load(std::memory_order_relaxed)) {
+            std::string who;
+            int r = count_running(&who, prev, cur);
+            prev.swap(cur);
+            cur.clear();
+            if (r > peak_) {
+                peak_ = r;
+                peak_who_ = who;
+            }
+            ++samples_;
+            std::this_thread::sleep_for(std::chrono::microseconds(100));
+        }
+    }
+    // Threads in state R now (into `cur`) and also at the previous sample.
+    int count_running(std::string *who, const std::set<int> &prev,
+                      std::set<int> &cur) const {
+        DIR *d = opendir("/proc/self/task");
+        if (!d) return 0;
+        int n = 0;
+        while (dirent *e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            int tid = std::atoi(e->d_name);
+            if (tid == self_) continue;
+            std::string p = std::string("/proc/self/task/") + e->d_name + "/stat";
+            FILE *f = std::fopen(p.c_str(), "r");
+            if (!f) continue;  // the thread exited meanwhile
+            char buf[512];
+            size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+            std::fclose(f);
+            buf[len] = 0;
+            // "pid (comm) S ...": comm may contain spaces and parentheses.
+            const char *rp = std::strrchr(buf, ')');
+            if (!rp || rp[1] != ' ' || rp[2] != 'R') continue;
+            cur.insert(tid);
+            if (prev.count(tid)) {
+                ++n;
+                // tid:CPU ticks so far (utime+stime), to tell a vcore
+                // (busy all along) from a briefly woken helper.
+                unsigned long ut = 0, st = 0;
+                std::sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                            &ut, &st);
+                const char *lp = std::strchr(buf, '(');
+                who->append(e->d_name).append(":").append(std::to_string(ut + st));
+                if (lp && lp < rp) who->append(lp, rp + 1 - lp);
+                who->append(" ");
+            }
+        }
+        closedir(d);
+        return n;
+    }
+
+    std::thread thread_;
+    pid_t self_ = 0;
+    std::atomic<bool> self_ready_{false}, stop_{false};
+    int peak_ = 0;
+    std::string peak_who_;
+    long samples_ = 0;
+};
+
+struct Check {
+    const char *name;
+    bool (*fn)();
+};
+const Check kChecks[] = {
+    {"omp_in_tbb", omp_in_tbb},
+    {"tbb_in_omp", tbb_in_omp},
+    {"omp_tbb_omp", omp_tbb_omp},
+    {"tbb_omp_tbb", tbb_omp_tbb},
+};
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: %s CHECK|all\n", argv[0]);
+        return 2;
+    }
+    bool on_lithe = lithe_num_harts != nullptr;
+    int harts = on_lithe ? lithe_num_harts()
+                         : static_cast<int>(std::thread::hardware_concurrency());
+    const char *allow_env = std::getenv("COMPOSE_ALLOW");
+    int allow = allow_env ? std::atoi(allow_env) : 1;
+    const char *over_env = std::getenv("EXPECT_OVERSUBSCRIBE");
+    bool expect_over = over_env && std::strcmp(over_env, "1") == 0;
+    omp_set_max_active_levels(2);  // three-level checks: two OpenMP levels
+
+    // Warm-up: the first round makes every context (TBB workers, OpenMP
+    // team members, hot teams of each master) and with each a backing
+    // kernel thread that starts and then parks: running, but not a hart.
+    // The sampled rounds reuse them and create no threads.
+    bool any = false;
+    for (const Check &c : kChecks) {
+        if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
+            continue;
+        any = true;
+        if (!c.fn()) {
+            std::fprintf(stderr, "FAIL %s (warm-up)\n", c.name);
+            return 1;
+        }
+    }
+    if (!any) {
+        std::fprintf(stderr, "no check named %s\n", argv[1]);
+        return 2;
+    }
+    RunningSampler sampler;
+    sampler.start();
+    // At least 200 samples, at most 20 rounds.
+    for (int round = 0; round < 20 && (round == 0 || sampler.samples() < 200); ++round)
+        for (const Check &c : kChecks) {
+            if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
+                continue;
+            if (!c.fn()) {
+                sampler.stop();
+                std::fprintf(stderr, "FAIL %s\n", c.name);
+                return 1;
+            }
+        }
+    int peak = sampler.stop();
+    if (std::getenv("COMPOSE_DEBUG")) {
+        std::string all;
+        RunningSampler::describe_all(&all);
+        std::fprintf(stderr, "threads at the end: %s\n", all.c_str());
+    }
+    std::printf("%s: harts %d, peak running threads %d (allowance %d), "
+                "%ld samples, inner work on %d vcores\n",
+                argv[1], harts, peak, allow, sampler.samples(),
+                inner_vcores());
+    if (expect_over) {
+        if (peak <= harts) {
+            std::fprintf(stderr, "FAIL: expected more running threads than "
+                                 "%d CPUs with the stock runtimes\n", harts);
+            return 1;
+        }
+        return 0;
+    }
+    if (peak > harts + allow) {
+        std::fprintf(stderr, "FAIL: %d kernel threads running at once, "
+                             "only %d harts: %s\n", peak, harts,
+                     sampler.peak_who().c_str());
+        return 1;
+    }
+    if (on_lithe && harts >= 2 && inner_vcores() < 2) {
+        std::fprintf(stderr, "FAIL: inner work ran on %d vcore(s) with %d "
+                             "harts\n", inner_vcores(), harts);
+        return 1;
+    }
+    return 0;
+}
