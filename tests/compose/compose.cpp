@@ -13,23 +13,24 @@
 //                 tbb::parallel_reduce per member
 //   all           each of them in turn
 //
-// While it runs, a sampler thread (a plain pthread, not a hart) reads the
-// state of every kernel thread of the process (/proc/self/task/*/stat)
-// every 100 us and records the largest number in state R (running or
-// runnable) in two consecutive samples, not counting itself. Two samples:
-// a thread that is woken for a moment and sleeps again (a futex handoff,
-// a thread being created) is not doing work; a worker that computes or
-// spins stays in R across samples (the stock run shows it). On lithe that number must never exceed
-// the number of harts: vcores are the only threads that run work; the
-// others (TBB's and OpenMP's would-be workers are contexts; the backing
-// threads of their TLS sleep) may not be running. The allowance for
-// non-hart threads is 1, besides the sampler itself: parlib's TLS-pool
-// keeper wakes every 10 ms for a few microseconds (parlib/src/tls_pool.cpp)
-// and is sometimes caught running (measured: peak = harts + 1, the extra
-// thread with no measurable CPU time). COMPOSE_ALLOW=N changes it. With EXPECT_OVERSUBSCRIBE=1
-// (the stock runtimes' run) the check is reversed: the peak must exceed the
-// hart count, which shows that the sampler sees oversubscription when
-// there is some.
+// While it runs, a sampler thread (a plain pthread, not a hart) reads every
+// kernel thread's CPU time (/proc/self/task/*/schedstat) every 2 ms and
+// records the largest number of threads that ran for at least a tenth of
+// such an interval, not counting itself: the threads that compete for the
+// CPUs. Why CPU time and not just state R in /proc/.../stat: R also means
+// "runnable, waiting for a CPU", and on this shared VM (load average often
+// above 10) a thread woken for a microsecond (a futex handoff, a backing
+// thread being created, parlib's TLS-pool keeper, which polls every 10 ms)
+// can sit in R for milliseconds without doing any work; a thread that
+// computes or spins accumulates CPU time. On lithe that number must never
+// exceed the number of harts: vcores are the only threads that run work;
+// the others (TBB's and OpenMP's would-be workers are contexts, the backing
+// threads of their TLS sleep, the keeper runs microseconds) may not be
+// running. The allowance for non-hart threads is 0 (COMPOSE_ALLOW=N
+// changes it, for diagnosis). With EXPECT_OVERSUBSCRIBE=1 (the stock
+// runtimes' run) the check is reversed: the peak must exceed the CPU
+// count, which shows that the sampler sees oversubscription when there is
+// some.
 //
 // On lithe it also checks that harts moved through the tree: the inner
 // level's work ran on at least two different vcores when there are two
@@ -51,7 +52,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
-#include <set>
+#include <map>
 #include <thread>
 
 extern "C" int lithe_num_harts(void) __attribute__((weak));
@@ -162,10 +163,19 @@ bool tbb_omp_tbb() {
 
 // --- the sampler ---
 
+// Reads a small /proc file into buf; false if it is gone (thread exited).
+bool read_proc(const std::string &path, char *buf, size_t size) {
+    FILE *f = std::fopen(path.c_str(), "r");
+    if (!f) return false;
+    size_t len = std::fread(buf, 1, size - 1, f);
+    std::fclose(f);
+    buf[len] = 0;
+    return true;
+}
+
 class RunningSampler {
   public:
     void start() {
-        self_ready_ = false;
         thread_ = std::thread([this] { loop(); });
         while (!self_ready_.load()) std::this_thread::yield();
     }
@@ -175,49 +185,40 @@ class RunningSampler {
         return peak_;
     }
     long samples() const { return samples_; }
-    // The names ("(comm)") of the running threads at the peak.
+    // "tid:CPU ns in the interval" of the threads counted at the peak.
     const std::string &peak_who() const { return peak_who_; }
-
-    static void describe_all(std::string *who) {
-        DIR *d = opendir("/proc/self/task");
-        while (dirent *e = readdir(d)) {
-            if (e->d_name[0] == '.') continue;
-            std::string p = std::string("/proc/self/task/") + e->d_name + "/stat";
-            FILE *f = std::fopen(p.c_str(), "r");
-            if (!f) continue;
-            char buf[512];
-            size_t len = std::fread(buf, 1, sizeof buf - 1, f);
-            std::fclose(f);
-            buf[len] = 0;
-            const char *rp = std::strrchr(buf, ')');
-            unsigned long ut = 0, st = 0;
-            std::sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
-            who->append(e->d_name).append(":").append(1, rp[2]).append(":").append(std::to_string(ut + st)).append(" ");
-        }
-        closedir(d);
-    }
 
   private:
     void loop() {
         self_ = static_cast<pid_t>(syscall(SYS_gettid));
         self_ready_ = true;
-        std::set<int> prev, cur;
+        std::map<int, long long> prev_cpu;
+        long long prev_t = now_ns();
         while (!stop_.load(std::memory_order_relaxed)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            std::map<int, long long> cpu;
             std::string who;
-            int r = count_running(&who, prev, cur);
-            prev.swap(cur);
-            cur.clear();
+            long long t = now_ns();
+            int r = count_running(t - prev_t, prev_cpu, cpu, &who);
+            prev_cpu.swap(cpu);
+            prev_t = t;
             if (r > peak_) {
                 peak_ = r;
                 peak_who_ = who;
             }
             ++samples_;
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
         }
     }
-    // Threads in state R now (into `cur`) and also at the previous sample.
-    int count_running(std::string *who, const std::set<int> &prev,
-                      std::set<int> &cur) const {
+    static long long now_ns() {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    }
+    // Counts the threads (not the sampler) that were on a CPU for at least
+    // a tenth of the interval since the previous sample (schedstat: ns on
+    // CPU). Fills `cpu` with every thread's CPU time.
+    int count_running(long long interval, const std::map<int, long long> &prev,
+                      std::map<int, long long> &cpu, std::string *who) const {
         DIR *d = opendir("/proc/self/task");
         if (!d) return 0;
         int n = 0;
@@ -225,29 +226,16 @@ class RunningSampler {
             if (e->d_name[0] == '.') continue;
             int tid = std::atoi(e->d_name);
             if (tid == self_) continue;
-            std::string p = std::string("/proc/self/task/") + e->d_name + "/stat";
-            FILE *f = std::fopen(p.c_str(), "r");
-            if (!f) continue;  // the thread exited meanwhile
+            std::string dir = std::string("/proc/self/task/") + e->d_name;
             char buf[512];
-            size_t len = std::fread(buf, 1, sizeof buf - 1, f);
-            std::fclose(f);
-            buf[len] = 0;
-            // "pid (comm) S ...": comm may contain spaces and parentheses.
-            const char *rp = std::strrchr(buf, ')');
-            if (!rp || rp[1] != ' ' || rp[2] != 'R') continue;
-            cur.insert(tid);
-            if (prev.count(tid)) {
-                ++n;
-                // tid:CPU ticks so far (utime+stime), to tell a vcore
-                // (busy all along) from a briefly woken helper.
-                unsigned long ut = 0, st = 0;
-                std::sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-                            &ut, &st);
-                const char *lp = std::strchr(buf, '(');
-                who->append(e->d_name).append(":").append(std::to_string(ut + st));
-                if (lp && lp < rp) who->append(lp, rp + 1 - lp);
-                who->append(" ");
-            }
+            if (!read_proc(dir + "/schedstat", buf, sizeof buf)) continue;
+            long long on_cpu = std::atoll(buf);
+            cpu[tid] = on_cpu;
+            auto it = prev.find(tid);
+            long long ran = on_cpu - (it == prev.end() ? on_cpu : it->second);
+            if (ran * 10 < interval) continue;
+            ++n;
+            who->append(e->d_name).append(":").append(std::to_string(ran)).append(" ");
         }
         closedir(d);
         return n;
@@ -283,7 +271,7 @@ int main(int argc, char **argv) {
     int harts = on_lithe ? lithe_num_harts()
                          : static_cast<int>(std::thread::hardware_concurrency());
     const char *allow_env = std::getenv("COMPOSE_ALLOW");
-    int allow = allow_env ? std::atoi(allow_env) : 1;
+    int allow = allow_env ? std::atoi(allow_env) : 0;
     const char *over_env = std::getenv("EXPECT_OVERSUBSCRIBE");
     bool expect_over = over_env && std::strcmp(over_env, "1") == 0;
     omp_set_max_active_levels(2);  // three-level checks: two OpenMP levels
@@ -320,11 +308,6 @@ int main(int argc, char **argv) {
             }
         }
     int peak = sampler.stop();
-    if (std::getenv("COMPOSE_DEBUG")) {
-        std::string all;
-        RunningSampler::describe_all(&all);
-        std::fprintf(stderr, "threads at the end: %s\n", all.c_str());
-    }
     std::printf("%s: harts %d, peak running threads %d (allowance %d), "
                 "%ld samples, inner work on %d vcores\n",
                 argv[1], harts, peak, allow, sampler.samples(),
