@@ -35,10 +35,12 @@
 // futex_wait, or a thread created late: a TLS backing thread or the
 // TLS-pool keeper), never in two consecutive windows.
 // With EXPECT_OVERSUBSCRIBE=1 (the stock
-// runtimes' run) the check is reversed: the peak must exceed the CPU
-// count, which shows that the sampler sees oversubscription when there is
-// some (measured: 4-6 threads on 2 CPUs; on a machine so loaded that the
-// process gets under one time slice per 2 ms window, fewer can show).
+// runtimes' run) the check is reversed and uses state R: more threads than
+// CPUs must be runnable at two consecutive samples, which shows that the
+// sampler sees the stock runtimes' threads competing (measured: 3-6 on 2
+// CPUs). The CPU-share count is printed too, but is not asserted there:
+// under heavy load from other processes a 2 ms window holds only one or
+// two time slices of the process, so it can read as low as the CPU count.
 //
 // On lithe it also checks that harts moved through the tree: the inner
 // level's work ran on at least two different vcores when there are two
@@ -194,6 +196,9 @@ class RunningSampler {
         return peak_;
     }
     long samples() const { return samples_; }
+    // The largest number of threads in state R (running or runnable) at two
+    // consecutive samples: what the stock runtimes' negative control uses.
+    int peak_runnable() const { return peak_runnable_; }
     // "tid:CPU ns in the interval" of the threads counted at the peak.
     const std::string &peak_who() const { return peak_who_; }
 
@@ -202,14 +207,17 @@ class RunningSampler {
         self_ = static_cast<pid_t>(syscall(SYS_gettid));
         self_ready_ = true;
         std::map<int, long long> prev_cpu;
-        std::set<int> busy_before;
+        std::set<int> busy_before, runnable_before;
         long long prev_t = now_ns();
         while (!stop_.load(std::memory_order_relaxed)) {
             std::this_thread::sleep_for(std::chrono::milliseconds(2));
             std::map<int, long long> cpu;
             std::string who;
             long long t = now_ns();
-            int r = count_running(t - prev_t, prev_cpu, cpu, busy_before, &who);
+            int runnable = 0;
+            int r = count_running(t - prev_t, prev_cpu, cpu, busy_before,
+                                  runnable_before, &runnable, &who);
+            if (runnable > peak_runnable_) peak_runnable_ = runnable;
             prev_cpu.swap(cpu);
             prev_t = t;
             if (r > peak_) {
@@ -233,21 +241,33 @@ class RunningSampler {
     // the machine is; two intervals, so that a thread woken once for a
     // moment (a thread being created, parlib's TLS-pool keeper) in an
     // interval where the process got little CPU is not counted. Fills
-    // `cpu` with every thread's CPU time.
+    // `cpu` with every thread's CPU time. Also counts into *runnable the
+    // threads in state R now and at the previous sample (`runnable_before`,
+    // updated here).
     int count_running(long long interval, const std::map<int, long long> &prev,
                       std::map<int, long long> &cpu, std::set<int> &busy_before,
+                      std::set<int> &runnable_before, int *runnable,
                       std::string *who) const {
         DIR *d = opendir("/proc/self/task");
         if (!d) return 0;
         std::map<int, long long> ran;
+        std::set<int> runnable_now;
         long long total = 0;
         while (dirent *e = readdir(d)) {
             if (e->d_name[0] == '.') continue;
             int tid = std::atoi(e->d_name);
             if (tid == self_) continue;
             char buf[512];
-            std::string path = std::string("/proc/self/task/") + e->d_name + "/schedstat";
-            if (!read_proc(path, buf, sizeof buf)) continue;
+            std::string dir = std::string("/proc/self/task/") + e->d_name;
+            if (read_proc(dir + "/stat", buf, sizeof buf)) {
+                // "pid (comm) S ...": comm may contain spaces and parentheses.
+                const char *rp = std::strrchr(buf, ')');
+                if (rp && rp[1] == ' ' && rp[2] == 'R') {
+                    runnable_now.insert(tid);
+                    if (runnable_before.count(tid)) ++*runnable;
+                }
+            }
+            if (!read_proc(dir + "/schedstat", buf, sizeof buf)) continue;
             long long on_cpu = std::atoll(buf);
             cpu[tid] = on_cpu;
             auto it = prev.find(tid);
@@ -266,13 +286,14 @@ class RunningSampler {
             who->append(std::to_string(tid)).append(":").append(std::to_string(ns)).append(" ");
         }
         busy_before.swap(busy);
+        runnable_before.swap(runnable_now);
         return n;
     }
 
     std::thread thread_;
     pid_t self_ = 0;
     std::atomic<bool> self_ready_{false}, stop_{false};
-    int peak_ = 0;
+    int peak_ = 0, peak_runnable_ = 0;
     std::string peak_who_;
     long samples_ = 0;
 };
@@ -341,12 +362,13 @@ int main(int argc, char **argv) {
         }
     int peak = sampler.stop();
     std::printf("%s: harts %d, peak running threads %d (allowance %d), "
-                "%ld samples, inner work on %d vcores\n",
-                argv[1], harts, peak, allow, sampler.samples(),
-                inner_vcores());
+                "peak runnable threads %d, %ld samples, inner work on %d "
+                "vcores\n",
+                argv[1], harts, peak, allow, sampler.peak_runnable(),
+                sampler.samples(), inner_vcores());
     if (expect_over) {
-        if (peak <= harts) {
-            std::fprintf(stderr, "FAIL: expected more running threads than "
+        if (sampler.peak_runnable() <= harts) {
+            std::fprintf(stderr, "FAIL: expected more runnable threads than "
                                  "%d CPUs with the stock runtimes\n", harts);
             return 1;
         }
