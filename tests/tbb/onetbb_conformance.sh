@@ -25,7 +25,7 @@ fi
 build_one() {
     local t=$1
     [ -x "$out/$t" ] && return 0
-    g++ -std=c++17 -O1 -g0 -I"$src/test" -I"$src/include" \
+    g++ -std=c++17 -O1 -g0 -I"$src" -I"$src/test" -I"$src/include" \
         "$src/test/conformance/$t.cpp" -o "$out/$t" -ltbb -pthread \
         >"$out/$t.build.log" 2>&1
 }
