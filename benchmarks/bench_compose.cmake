@@ -1,13 +1,15 @@
-# bench_compose_programs(OUTDIR PREFIX): builds benchmarks/bench_compose.cpp
-# as OUTDIR/PREFIX_stock (gcc -fopenmp = libgomp, -ltbb = TBB's own worker
-# threads) and OUTDIR/PREFIX_lithe (liblithe_omp instead of libgomp, plus
-# liblithe_tbb), and a target PREFIX_programs building both. Custom commands
+# bench_compose_programs(OUTDIR TARGET): builds benchmarks/bench_compose.cpp
+# as OUTDIR/bench_compose_stock (gcc -fopenmp = libgomp, -ltbb = TBB's own
+# worker threads) and OUTDIR/bench_compose_lithe (liblithe_omp instead of
+# libgomp, plus liblithe_tbb), and a target TARGET building both (the names
+# bench_compose.sh expects). Custom commands
 # rather than targets, like tests/omp: the OpenMP runtime is chosen at link
 # time. Used by benchmarks/ and demo/.
-function(bench_compose_programs outdir prefix)
+function(bench_compose_programs outdir target)
+  set(prefix bench_compose)
   find_package(TBB 2021 CONFIG)
   if(NOT TBB_FOUND OR NOT TARGET lithe_omp OR NOT TARGET lithe_tbb)
-    message(STATUS "oneTBB or the adapters missing: ${prefix} not built")
+    message(STATUS "oneTBB or the adapters missing: ${target} not built")
     return()
   endif()
   set(src ${PROJECT_SOURCE_DIR}/benchmarks/bench_compose.cpp)
@@ -26,6 +28,6 @@ function(bench_compose_programs outdir prefix)
             $<TARGET_FILE:lithe_omp> -ltbb -Wl,--no-as-needed
             $<TARGET_FILE:lithe_tbb> -Wl,--as-needed -Wl,-rpath,${dirs}
     DEPENDS ${obj} lithe_omp lithe_tbb)
-  add_custom_target(${prefix}_programs ALL
+  add_custom_target(${target} ALL
     DEPENDS ${outdir}/${prefix}_stock ${outdir}/${prefix}_lithe)
 endfunction()
