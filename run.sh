@@ -2,8 +2,10 @@
 # run.sh: the one entry point to set up, build, test, demo and benchmark lithe
 # on Debian 12 (x86-64).
 #
-#   ./run.sh demo [N]     Release build in build/release, runs the parlib demo
-#                         (N uthreads, default 10000) and prints its report.
+#   ./run.sh demo [R]     Release build in build/release, runs the composition
+#                         demo: oneTBB and OpenMP nested in each other, stock
+#                         runtimes vs lithe adapters, R rounds (default 3),
+#                         and prints the table (README.md, "Demo").
 #   ./run.sh test         Builds build/test (RelWithDebInfo + assertions) and
 #                         build/asan (ASan + UBSan), runs ctest in build/test
 #                         with PARLIB_VCORES unset (= CPUs), =1 and =4, then in
@@ -106,8 +108,8 @@ cmd_demo() {
     ensure_packages
     configure_and_build build/release -DCMAKE_BUILD_TYPE=Release \
         -DLITHE_ASSERTS=OFF -DLITHE_TESTS=OFF -DLITHE_BENCHMARKS=OFF
-    log "running the demo"
-    "$ROOT/build/release/demo/parlib_demo" "$@"
+    log "running the demo: TBB and OpenMP nested, stock runtimes vs lithe"
+    "$ROOT/benchmarks/bench_compose.sh" "$ROOT/build/release/demo" "${1:-3}"
 }
 
 cmd_test() {

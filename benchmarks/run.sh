@@ -20,6 +20,7 @@ for name in bench_yield bench_create bench_wake bench_primitives bench_lithe; do
     [ -x "$build/benchmarks/$name" ] && bins+=("$build/benchmarks/$name")
 done
 for b in "$build"/benchmarks/bench_*; do
+    case "$b" in */bench_compose_*) continue ;; esac  # bench_compose.sh runs them
     case " ${bins[*]-} " in *" $b "*) ;; *) [ -x "$b" ] && bins+=("$b") ;; esac
 done
 if [ ${#bins[@]} -eq 0 ]; then
@@ -44,6 +45,20 @@ for b in "${bins[@]}"; do
     "$b" >>"$tables"
     echo "run.sh:   $(( $(date +%s) - t0 )) s" >&2
 done
+# The TBB/OpenMP composition: stock and lithe are different programs.
+if [ -x "$build/benchmarks/bench_compose_lithe" ]; then
+    echo "run.sh: bench_compose.sh" >&2
+    {
+        echo "## oneTBB + OpenMP composition: stock runtimes vs lithe"
+        echo
+        "$root/benchmarks/bench_compose.sh" "$build/benchmarks"
+        echo
+        echo "Emulating a 4-core machine (PARLIB_VCORES=4, OMP_NUM_THREADS=4):"
+        echo
+        BENCH_COMPOSE_VCORES=4 "$root/benchmarks/bench_compose.sh" "$build/benchmarks"
+        echo
+    } >>"$tables"
+fi
 total=$(( $(date +%s) - start ))
 
 missed=$(grep -F '| **no** |' "$tables" |

@@ -11,8 +11,14 @@
 // wants besides the one it entered on (docs/writing-a-scheduler.md,
 // "Request accounting"), so the base grants while child->harts <=
 // requested; an idle child whose main context is blocked has requested ==
-// -1 and gets nothing. `lock` protects the run queue and the
-// children list; it is released by the grant's unlock callback, after the
+// -1 and gets nothing.
+//
+// A context that yielded (a spin-wait, e.g. a TBB master's sched_yield)
+// goes to `yielded`, not the run queue: before it runs again, the children
+// get one pass at the hart (its `passed` flag records that), so a context
+// waiting for a child's work cannot keep the hart from that child, and a
+// child cannot starve it either (it runs at the next pass).
+// `lock` protects the queues and the children list; it is released by the grant's unlock callback, after the
 // hart has been transferred.
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,6 +42,11 @@ struct Base {
     lithe_context_t main_ctx;
     uint32_t lock = 0;
     std::deque<lithe_context_t *> runq;
+    struct Yielded {
+        lithe_context_t *ctx;
+        bool passed;  // the children had their pass since it yielded
+    };
+    std::deque<Yielded> yielded;
     std::vector<lithe_sched_t *> children;
     size_t rr = 0;  // round-robin position among children
 };
@@ -79,6 +90,15 @@ void child_exit(lithe_sched_t *, lithe_sched_t *child) {
 
 void hart_return(lithe_sched_t *, lithe_sched_t *) {}
 
+// Lock held; runs the oldest yielded context (never returns).
+[[noreturn]] void run_yielded() {
+    lithe_context_t *c = g_b->yielded.front().ctx;
+    g_b->yielded.pop_front();
+    unlock();
+    lithe_context_run(c);
+    __builtin_unreachable();
+}
+
 void hart_enter(lithe_sched_t *) {
     lock();
     if (!g_b->runq.empty()) {
@@ -86,6 +106,10 @@ void hart_enter(lithe_sched_t *) {
         g_b->runq.pop_front();
         unlock();
         lithe_context_run(c);
+    }
+    if (!g_b->yielded.empty()) {
+        if (g_b->yielded.front().passed) run_yielded();
+        g_b->yielded.front().passed = true;
     }
     auto &v = g_b->children;
     for (size_t k = 0; k < v.size(); ++k) {
@@ -98,6 +122,7 @@ void hart_enter(lithe_sched_t *) {
             // Returned: the child is exiting; the lock is still ours.
         }
     }
+    if (!g_b->yielded.empty()) run_yielded();
     unlock();
     lithe_hart_yield();
 }
@@ -111,7 +136,11 @@ void context_unblock(lithe_sched_t *, lithe_context_t *c) {
     vcore_request(1);
 }
 
-void context_yield(lithe_sched_t *, lithe_context_t *c) { enqueue(c); }
+void context_yield(lithe_sched_t *, lithe_context_t *c) {
+    lock();
+    g_b->yielded.push_back({c, false});
+    unlock();
+}
 void context_exit(lithe_sched_t *, lithe_context_t *) {}
 
 const lithe_sched_funcs g_base_funcs = {

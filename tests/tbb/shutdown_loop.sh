@@ -2,8 +2,8 @@
 # shutdown_loop.sh BINARY N MODE [ENV...]: runs `BINARY MODE` N times (with
 # the given VAR=value environment, e.g. LD_PRELOAD=...), each under a 20 s
 # timeout; fails on the first crash, hang or wrong result; exits 77
-# (skipped) if the program does. CTest runs it
-# with N=100 per mode; run it by hand with N=1000 for a longer soak:
+# (skipped) if the program does. CTest runs it with N=250 for each of
+# linked/preloaded x finalize/exit (1000 runs); for a soak of one kind:
 #   tests/tbb/shutdown_loop.sh build/dbg/tests/tbb/tbb_shutdown_linked 1000 exit
 set -u
 bin=$1 n=$2 mode=$3

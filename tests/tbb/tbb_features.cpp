@@ -4,17 +4,18 @@
 // with it LD_PRELOADed (tests/tbb/CMakeLists.txt). Each check verifies its
 // own results; `tbb_features NAME` runs one check, exit status 0 = pass.
 //
-// The wait for enqueued tasks (which only TBB workers run) blocks the
-// waiting context when running on lithe: a TBB worker is a lithe context
-// and can only use a hart its holder gives up, so with one hart a spinning
-// master would starve it (docs/tbb.md, limitations). The lithe calls are
-// weak references, bound only when liblithe is loaded (linked adapter or
-// LD_PRELOAD); the reference run spins.
+// Waits are what an unmodified TBB program does: spin with
+// std::this_thread::yield (sched_yield) or pthread_yield. On lithe with
+// one hart the spinning context holds the only hart the TBB worker it
+// waits for could use; the adapter turns those yields into context yields
+// (adapters/tbb/src/sched_yield_guard.cpp), so each wait has a deadline and
+// fails rather than hangs if that breaks.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/concurrent_hash_map.h>
 #include <oneapi/tbb/concurrent_queue.h>
 #include <oneapi/tbb/concurrent_vector.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_scheduler_observer.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_invoke.h>
 #include <oneapi/tbb/parallel_reduce.h>
@@ -26,18 +27,11 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <pthread.h>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
 #include <vector>
-
-extern "C" {
-typedef struct lithe_context lithe_context_t;
-lithe_context_t *lithe_context_self(void) __attribute__((weak));
-int lithe_context_block(void (*fn)(lithe_context_t *, void *), void *arg)
-    __attribute__((weak));
-int lithe_context_unblock(lithe_context_t *ctx) __attribute__((weak));
-}
 
 namespace {
 
@@ -50,39 +44,15 @@ namespace {
         }                                                                  \
     } while (0)
 
-// A flag one side waits for and the other raises; on lithe the waiter
-// blocks its context (see the top of the file), elsewhere it spins with a
-// generous limit.
-class Latch {
-  public:
-    void raise() {
-        raised_.store(true);
-        if (lithe_context_t *w = waiter_.exchange(nullptr))
-            lithe_context_unblock(w);
-    }
-    bool wait(std::chrono::seconds limit = std::chrono::seconds(20)) {
-        if (lithe_context_block && lithe_context_self && lithe_context_self()) {
-            lithe_context_block(
-                [](lithe_context_t *self, void *p) {
-                    auto *l = static_cast<Latch *>(p);
-                    l->waiter_.store(self);
-                    if (l->raised_.load() && l->waiter_.exchange(nullptr))
-                        lithe_context_unblock(self);
-                },
-                this);
-            return raised_.load();
-        }
-        auto end = std::chrono::steady_clock::now() + limit;
-        while (!raised_.load())
-            if (std::chrono::steady_clock::now() > end) return false;
-            else std::this_thread::yield();
-        return true;
-    }
-
-  private:
-    std::atomic<bool> raised_{false};
-    std::atomic<lithe_context_t *> waiter_{nullptr};
-};
+// Spins (with `yield`) until pred() or 20 s have passed; false on timeout.
+template <class Pred>
+bool spin_until(Pred pred, void (*yield)() = [] { std::this_thread::yield(); }) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!pred())
+        if (std::chrono::steady_clock::now() > end) return false;
+        else yield();
+    return true;
+}
 
 long fib(long n) {
     if (n < 2) return n;
@@ -199,14 +169,42 @@ bool task_arena() {
 bool enqueue() {
     tbb::task_arena arena;
     std::atomic<int> done{0};
-    Latch all_done;
-    for (int i = 0; i < 100; ++i)
-        arena.enqueue([&] {
-            if (++done == 100) all_done.raise();
-        });
+    for (int i = 0; i < 100; ++i) arena.enqueue([&] { ++done; });
     // Only workers run enqueued tasks while no caller joins the arena.
-    CHECK(all_done.wait());
-    CHECK(done.load() == 100);
+    CHECK(spin_until([&] { return done.load() == 100; }));
+    return true;
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void old_yield() { pthread_yield(); }
+#pragma GCC diagnostic pop
+
+// The same wait with pthread_yield (glibc's alias, which the adapter
+// defines too).
+bool enqueue_pthread_yield() {
+    tbb::task_arena arena;
+    std::atomic<int> done{0};
+    for (int i = 0; i < 100; ++i) arena.enqueue([&] { ++done; });
+    CHECK(spin_until([&] { return done.load() == 100; }, old_yield));
+    return true;
+}
+
+// An enqueued task that waits (spinning) for the master, which waits
+// (spinning) for it: both sides must get the hart in turn.
+bool enqueue_ping_pong() {
+    tbb::task_arena arena;
+    std::atomic<int> turn{0};
+    arena.enqueue([&] {
+        for (int i = 1; i < 200; i += 2) {
+            while (turn.load() != i) std::this_thread::yield();
+            turn.store(i + 1);
+        }
+    });
+    for (int i = 0; i < 200; i += 2) {
+        turn.store(i + 1);
+        CHECK(spin_until([&] { return turn.load() == i + 2; }));
+    }
     return true;
 }
 
@@ -352,6 +350,8 @@ const Check kChecks[] = {
     {"parallel_invoke", parallel_invoke}, {"task_group", task_group},
     {"concurrent", concurrent},         {"task_arena", task_arena},
     {"enqueue", enqueue},               {"exceptions", exceptions},
+    {"enqueue_pthread_yield", enqueue_pthread_yield},
+    {"enqueue_ping_pong", enqueue_ping_pong},
     {"cancellation", cancellation},     {"global_control", global_control},
     {"other_threads", other_threads},
     {"first_use_on_std_thread", first_use_on_std_thread},

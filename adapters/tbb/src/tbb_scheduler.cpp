@@ -112,6 +112,10 @@ void TbbScheduler::reap() {
     for (lithe::Context *c : dead) delete c;
 }
 
+// Unblocked contexts first; a context that has just yielded (a TBB worker
+// spinning with sched_yield, sched_yield_guard.cpp) runs only after the
+// hart has been back to the base once, so that what it waits for (a master
+// elsewhere in the tree) can run even with one hart.
 void TbbScheduler::hart_enter() {
     reap();
     grant_to_children();  // returns if no child wants the hart
@@ -120,6 +124,13 @@ void TbbScheduler::hart_enter() {
     if (!queue_.empty()) {
         next = queue_.front();
         queue_.pop_front();
+    } else if (!yielded_.empty()) {
+        if (yielded_.front().passed) {
+            next = yielded_.front().ctx;
+            yielded_.pop_front();
+        } else {
+            yielded_.front().passed = true;
+        }
     }
     lock_.unlock();
     if (next) next->run();
@@ -137,7 +148,7 @@ void TbbScheduler::context_unblock(lithe::Context &c) {
 
 void TbbScheduler::context_yield(lithe::Context &c) {
     lock_.lock();
-    queue_.push_back(&c);
+    yielded_.push_back({&c, false});
     lock_.unlock();
 }
 

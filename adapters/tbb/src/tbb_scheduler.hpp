@@ -19,7 +19,10 @@
 // requests of children
 // (schedulers entered by TBB tasks running in worker contexts).
 //
-// lock_ guards queue_, dead_, deferred_ and parked_holder_; it is never
+// Contexts that yielded wait in yielded_ until the hart has been back to
+// the parent once (`passed`), see hart_enter.
+//
+// lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is never
 // held across a switch. Exited
 // contexts are deleted (lithe_context_cleanup) by the next hart_enter.
 #pragma once
@@ -67,6 +70,11 @@ class TbbScheduler final : public lithe::Scheduler {
     Event entered_;
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
+    struct Yielded {
+        lithe::Context *ctx;
+        bool passed;  // the hart went back to the parent since it yielded
+    };
+    std::deque<Yielded> yielded_;
     std::vector<lithe::Context *> dead_;
     std::deque<std::function<void()>> deferred_;
     lithe_context_t *parked_holder_ = nullptr;
