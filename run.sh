@@ -31,6 +31,7 @@ PACKAGES=(
     libboost-context-dev           # benchmarks: fcontext baseline
     clang-14 libomp-14-dev         # OpenMP adapter (LLVM libomp ABI)
     libtbb-dev                     # TBB adapter (oneTBB)
+    libopenblas0-openmp graphicsmagick  # OpenMP adapter: third-party tests
 )
 
 # Sanitizer run-time settings for build/asan:

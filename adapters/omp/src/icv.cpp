@@ -4,8 +4,10 @@
 // Read once, at the first use (globals() is a function-local static):
 //   OMP_NUM_THREADS  n or n1,n2,...  (list: nthreads-var per level)
 //                    default: the number of harts (lithe_num_harts()).
-//   OMP_DYNAMIC      true/false, default false. True caps teams at the
-//                    number of harts.
+//   OMP_DYNAMIC      true/false, default false. True caps a new team at
+//                    the harts not running other teams' members
+//                    (dynamic_team_limit, team.cpp).
+// OMP_WAIT_POLICY and the time slice: wait_policy.cpp.
 //   OMP_MAX_ACTIVE_LEVELS  default 1; 255 (the supported maximum, as
 //                    libgomp; libomp uses INT_MAX) if OMP_NESTED=true or
 //                    OMP_NUM_THREADS is a list of several entries.
@@ -161,15 +163,6 @@ void set_self(Member *m) { tls_member = m; }
 int gtid() {
     if (tls_gtid < 0) tls_gtid = g_next_gtid.fetch_add(1);
     return tls_gtid;
-}
-
-uint64_t spin_budget_ns() {
-    static const uint64_t ns = [] {
-        const char *v = getenv("PARLIB_SPIN_US");
-        long us = v ? atol(v) : 50;
-        return static_cast<uint64_t>(us < 0 ? 0 : us) * 1000;
-    }();
-    return ns;
 }
 
 uint64_t now_ns() {

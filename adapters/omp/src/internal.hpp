@@ -10,7 +10,9 @@
 //   between region start and their dock (team.cpp guarantees the master
 //   outlives every member's use of it).
 // * Spin: short critical sections only, never held across a context switch;
-//   usable in hart context (block callbacks take it).
+//   usable in hart context (block callbacks take it). Taken in a context it
+//   disables parlib notifications, so a time-sliced member is never paused
+//   holding one (wait_policy.cpp).
 // Blocking (barriers, mutexes, joins) uses lithe_context_block; a caller
 // that is not a lithe context (foreign pthread) spins with sched_yield.
 #ifndef LITHE_OMP_INTERNAL_HPP
@@ -18,7 +20,7 @@
 
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
-#include <parlib/sync.hpp>
+#include <lithe/spinlock.hpp>
 
 #include <sched.h>
 
@@ -32,11 +34,12 @@
 
 namespace lomp {
 
-using Spin = parlib::SpinLock;  // never blocks a hart
+using Spin = lithe::SpinLock;  // never blocks a hart
 
-// Spins until cond() holds or PARLIB_SPIN_US microseconds (parlib's knob
-// and default, 50) have passed; returns cond()'s last value. Waiters call
-// it before blocking: short waits then cost no context switch.
+// Spins until cond() holds or the spin window (wait_policy.cpp:
+// OMP_WAIT_POLICY, else PARLIB_SPIN_US, parlib's knob and default, 50 µs)
+// has passed; returns cond()'s last value. Waiters call it before blocking:
+// short waits then cost no context switch.
 uint64_t spin_budget_ns();
 uint64_t now_ns();
 template <class F>
@@ -298,6 +301,20 @@ int gtid();  // a unique small id of the calling context
 // in the scheduler the caller has just entered. Returns after every member
 // finished the body (the region's closing barrier).
 void team_run(Team *t, Member *master_member);
+
+// Members left for teams sized under OMP_DYNAMIC: the harts minus the
+// workers of every live team (at least 1).
+int dynamic_team_limit();
+
+// ---- wait_policy.cpp: time slicing of busy-waiting members ----
+bool slicing_enabled();
+// Registers a live region scheduler (its starved harts get sliced) /
+// unregisters it, before its scheduler exits.
+void slicer_add(lithe_sched_t *region);
+void slicer_remove(lithe_sched_t *region);
+// Makes the calling context preemptible or not (when slicing is on);
+// returns the previous setting.
+bool set_preemptible(bool on);
 
 // ---- region.cpp ----
 // A parallel region: every member runs body(data). `requested` = 0 means

@@ -7,8 +7,11 @@
 // Team size: the requested count (num_threads, push_num_threads, or
 // nthreads-var), 1 if the region would exceed max-active-levels or the
 // caller is not a lithe context (a foreign pthread runs regions serialized),
-// capped by OMP_THREAD_LIMIT and, with dyn-var, by the number of harts.
+// capped by OMP_THREAD_LIMIT and, with dyn-var, by the harts not already
+// running team members (dynamic_team_limit).
 // A one-member region is run inline (no scheduler).
+#include <parlib/uthread.h>
+
 #include <algorithm>
 
 #include "internal.hpp"
@@ -38,7 +41,7 @@ int team_size(const Member *enc, int requested) {
     if (enc->active_level >= enc->icv.max_active_levels) return 1;
     if (!lithe_context_self()) return 1;
     n = std::min(n, enc->icv.thread_limit);
-    if (enc->icv.dynamic) n = std::min(n, std::max(1, lithe_num_harts()));
+    if (enc->icv.dynamic) n = std::min(n, dynamic_team_limit());
     return n;
 }
 
@@ -76,6 +79,10 @@ void region_fork(void (*body)(void *), void *data, int requested) {
         body(data);
         task_member_end(&t);
     } else {
+        // lithe and the fork-join scheduler take plain spinlocks from this
+        // context: not preemptible here (team_run re-enables notifications
+        // for the body; wait_policy.cpp).
+        uth_disable_notifs();
         lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&region_funcs());
         if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
             fatal("cannot enter a region scheduler");
@@ -83,6 +90,7 @@ void region_fork(void (*body)(void *), void *data, int requested) {
         if (lithe_sched_exit() != LITHE_OK)
             fatal("cannot exit a region scheduler");
         lithe_fj_sched_destroy(s);
+        uth_enable_notifs();
     }
     set_self(enc);
 }

@@ -21,6 +21,18 @@
 // (`tls_pools`); only the master touches it, between regions, so it needs
 // no lock. `Team::join_lock` orders the docking count against the
 // master's decision to block.
+//
+// Busy-waiting members (wait_policy.cpp): a region's scheduler is
+// registered for time slicing while the team runs; members are preemptible
+// while they run the body (a worker for life, the master only during its
+// body and the join). The rest of team_run runs with notifications
+// disabled (region_fork disables them): it calls lithe and the fork-join
+// scheduler, which take plain spinlocks from this context. `g_workers`
+// counts the workers of live teams, for OMP_DYNAMIC's team sizes.
+#include <parlib/uthread.h>
+
+#include <algorithm>
+
 #include "internal.hpp"
 
 namespace lomp {
@@ -35,6 +47,7 @@ struct Worker {
 // tls_pools[level] = Workers this context keeps for regions it masters at
 // that nesting level.
 thread_local std::vector<std::vector<Worker *>> tls_pools;
+std::atomic<int> g_workers{0};
 
 void dock_cb(lithe_context_t *, void *arg) {
     Team *t = static_cast<Team *>(arg);
@@ -50,6 +63,7 @@ void dock_cb(lithe_context_t *, void *arg) {
 
 void worker_main(void *arg) {
     Worker *w = static_cast<Worker *>(arg);
+    set_preemptible(true);
     for (;;) {
         Team *t = w->team;
         set_self(&w->member);
@@ -112,6 +126,10 @@ void team_run(Team *t, Member *mm) {
         else
             lithe_context_unblock(&w->ctx);
     }
+    g_workers.fetch_add(t->n - 1, std::memory_order_relaxed);
+    slicer_add(here);
+    bool was_preemptible = set_preemptible(true);
+    uth_enable_notifs();
     t->body(t->data);
     task_member_end(t);
     // Members of short regions dock quickly: spin first. Seeing running == 0
@@ -123,9 +141,18 @@ void team_run(Team *t, Member *mm) {
     } else {
         lithe_context_block(join_cb, t);
     }
+    uth_disable_notifs();
+    set_preemptible(was_preemptible);
+    slicer_remove(here);
+    g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
     pool = &tls_pools[t->level];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
+}
+
+int dynamic_team_limit() {
+    int busy = g_workers.load(std::memory_order_relaxed);
+    return std::max(1, lithe_num_harts() - busy);
 }
 
 }  // namespace lomp

@@ -1,0 +1,69 @@
+// sched_yield_guard.cpp: sched_yield() and pthread_yield() called from a
+// lithe context yield the context to its scheduler instead of the kernel
+// thread to the kernel. Compiled into every adapter library (liblithe_omp,
+// liblithe_tbb); whichever the dynamic linker finds first serves them all.
+//
+// Why: runtimes wait by spinning with sched_yield. TBB: a master waiting for
+// workers to drain an arena in tbb::finalize, for an enqueued task, for a
+// stolen task; a worker inside process() before it gives up. OpenMP
+// libraries: OpenBLAS's YIELDING loops between level-3 phases. A lithe
+// context is cooperative: a kernel-level yield keeps the hart, so with
+// fewer harts than spinners the context being waited for never runs
+// (docs/tbb.md "Liveness", docs/omp.md "Busy-waiting teams"). Yielding the
+// context lets its scheduler run something else on the hart (a teammate,
+// or, through the base scheduler, which serves children's requests before
+// it re-runs a context that has just yielded, another runtime's worker).
+//
+// Why in the adapters and not in parlib: the guard must precede libc in
+// symbol lookup. An adapter is either linked into the program (before libc
+// in its DT_NEEDED list) or LD_PRELOADed; a definition in libparlib would
+// lose to libc's when libparlib is only a dependency of a preloaded
+// library. (liblithe_omp's drop-in copies sit behind libc: there the guard
+// is not reached.) Being first, it also catches every other caller's
+// sched_yield (parlib's spin backoff, libstdc++'s this_thread::yield),
+// hence the conditions below.
+//
+// Only a context that may safely switch yields: a lithe context (not a
+// foreign pthread), not in hart/vcore context, with notifications enabled
+// (a context holding a lithe::SpinLock or a parlib pdr lock, or inside the
+// OpenMP runtime's region start/end, has them disabled and must not
+// switch). Everything else makes the plain system call. pthread_yield is
+// glibc's deprecated alias; it calls the internal sched_yield, which this
+// definition cannot reach, so it is defined too. thrd_yield is left alone
+// (nothing in TBB, OpenBLAS or libstdc++ calls it). Default visibility:
+// liblithe_omp compiles with -fvisibility=hidden, and exports sched_yield
+// under libc's version node (adapters/omp/abi/interpose.syms) so that
+// versioned references bind to it.
+#include <lithe/lithe.h>
+#include <parlib/uthread.h>
+#include <parlib/vcore.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace {
+
+bool may_yield_context() {
+    if (in_vcore_context() || !lithe_context_self()) return false;
+    const struct uthread *u = uthread_self();
+    return u && u->notif_disabled == 0;
+}
+
+int yield_now() {
+    if (may_yield_context()) return lithe_context_yield() == LITHE_OK ? 0 : -1;
+    return static_cast<int>(syscall(SYS_sched_yield));
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int sched_yield(void) noexcept {
+    return yield_now();
+}
+
+__attribute__((visibility("default"))) int pthread_yield(void) noexcept {
+    return yield_now();
+}
+
+}  // extern "C"

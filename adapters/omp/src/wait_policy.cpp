@@ -1,0 +1,258 @@
+// wait_policy.cpp: how a team member that waits behaves (docs/omp.md,
+// "Busy-waiting teams and the wait policy").
+//
+// 1. Waits inside the runtime (barriers, locks, joins, loop slots) spin for
+//    the spin window, then block the context (spin_until's callers):
+//    OMP_WAIT_POLICY=passive: 0; active: kActiveSpinUs; unset: parlib's
+//    PARLIB_SPIN_US (default 50 µs).
+// 2. Waits in user code (flags + flush, as NPB LU) never call the runtime,
+//    so a member spinning on a hart keeps it while the member it waits for
+//    may have none. Regions are therefore time-sliced: every live region
+//    scheduler is registered here; while any is, a periodic alarm (every
+//    LITHE_OMP_SLICE_US, default 1000; 0 turns slicing off) checks each:
+//    if it has more runnable members than harts (fork-join accounting:
+//    requested >= harts), every hart running it is interrupted (an event
+//    with EVENT_INTERRUPT; the tick's own hart directly) and its member, if
+//    preemptible, is paused: lithe's context_yield puts it behind its
+//    teammates in the region's run queue.
+//
+// Lost notifications: parlib defers an interrupt that lands in parlib, libc
+// or the loader, or while notifications are disabled, until the uthread
+// re-enables them or its vcore next enters vcore context; a member that
+// then spins in user code would keep it (it also happens when an event
+// arrives while its vcore is between vcore context and the uthread). So
+// every tick signals again: each hart has a ring of kKicks messages (a
+// queued message cannot be re-sent), and the tick is driven by kAlarms
+// alarms, each re-armed kAlarms slices ahead by its own callback: if some
+// are stuck on a busy vcore, the next ones still fire and signal it. A member
+// becomes preemptible with notifications disabled around the switch, so a
+// notification that arrived just before is taken at once.
+//
+// Who is preemptible: team members while they run the region body
+// (team.cpp; workers for life, a master only during the body, restoring
+// its previous state). Runtime code that takes spinlocks shared with hart
+// context runs with notifications disabled: the adapter's Spin (a
+// lithe::SpinLock), and region start/end (region.cpp, team.cpp), which call
+// lithe and the fork-join scheduler. parlib never interrupts code in parlib,
+// libc or the loader.
+//
+// State: Slicer::lock (a lithe::SpinLock: notification-disabling in contexts,
+// plain in hart context) guards `regions` and `armed`; the tick runs in
+// hart context holding it, never across a switch. A region is removed
+// before its scheduler exits, so the tick and the kick handler only read
+// the stats of schedulers that are alive. Kick messages are per hart;
+// Kicks::queued[i] is set by the tick (under the lock) when it sends message
+// i and cleared by its handler (parlib forbids re-sending a queued message).
+#include <parlib/alarm.h>
+#include <parlib/event.h>
+#include <parlib/uthread.h>
+#include <parlib/vcore.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include "internal.hpp"
+
+namespace lomp {
+namespace {
+
+constexpr uint64_t kActiveSpinUs = 200000;  // libomp's KMP_BLOCKTIME default
+constexpr unsigned kKickEvent = EV_USER + 12;
+constexpr int kKicks = 8;     // kick messages per hart
+constexpr int kAlarms = 8;
+
+
+long env_long(const char *name, long dflt) {
+    const char *v = getenv(name);
+    return v && *v ? atol(v) : dflt;
+}
+
+struct Kicks {
+    event_msg msg[kKicks];
+    std::atomic<bool> queued[kKicks];  // sent, handler not started
+};
+
+struct Slicer {
+    uint64_t slice_us;
+    int nharts;
+    std::unique_ptr<Kicks[]> kicks;  // per hart
+    alarm_waiter alarm[kAlarms];
+    lithe::SpinLock lock;
+    std::vector<lithe_sched_t *> regions;  // live region schedulers
+    bool armed[kAlarms] = {};
+};
+
+void tick(alarm_waiter *);
+void on_kick(event_msg *, unsigned, void *);
+
+Slicer &slicer() {
+    static Slicer *s = [] {  // immortal: alarms may fire during exit
+        auto *x = new Slicer;
+        long us = env_long("LITHE_OMP_SLICE_US", 1000);
+        x->slice_us = us > 0 ? static_cast<uint64_t>(us) : 0;
+        x->nharts = std::max(1, lithe_num_harts());
+        x->kicks.reset(new Kicks[x->nharts]());
+        x->regions.reserve(64);
+        for (alarm_waiter &a : x->alarm) {
+            init_waiter(&a, tick);
+            a.ev_flags = EVENT_INTERRUPT;
+        }
+        if (x->slice_us) register_ev_handler(kKickEvent, on_kick, nullptr);
+        return x;
+    }();
+    return *s;
+}
+
+bool registered(Slicer &s, lithe_sched_t *r) {
+    return std::find(s.regions.begin(), s.regions.end(), r) != s.regions.end();
+}
+
+// A region has members that are runnable but have no hart.
+bool starved(lithe_sched_t *r) {
+    struct lithe_sched_stats st;
+    lithe_sched_stats(r, &st);
+    return st.harts > 0 && st.requested >= st.harts;
+}
+
+// Hart context: pause the member that the notification interrupted on this
+// hart, if it is a context of region `r`.
+void pause_current(lithe_sched_t *r) {
+    struct uthread *u = current_uthread();
+    if (!u) return;  // not interrupted (not preemptible, or in the runtime)
+    auto *c = static_cast<lithe_context_t *>(u->owner);
+    if (c && c->sched == r) uthread_paused(u);
+}
+
+void on_kick(event_msg *m, unsigned, void *) {
+    Slicer &s = slicer();
+    static_cast<std::atomic<bool> *>(m->arg)->store(false,
+                                                    std::memory_order_release);
+    lithe_sched_t *r = lithe_sched_current();  // this hart's scheduler
+    bool pause;
+    {
+        std::lock_guard<lithe::SpinLock> g(s.lock);
+        pause = registered(s, r) && starved(r);
+    }
+    if (pause) pause_current(r);
+}
+
+// Under s.lock: one more signal to hart h, unless all its messages are
+// still queued (then it is not taking notifications at all for now).
+void kick(Slicer &s, int h) {
+    Kicks &k = s.kicks[h];
+    for (int i = 0; i < kKicks; ++i) {
+        if (k.queued[i].load(std::memory_order_acquire)) continue;
+        k.queued[i].store(true, std::memory_order_relaxed);
+        k.msg[i].arg = &k.queued[i];
+        send_event(&k.msg[i], kKickEvent, h, EVENT_INTERRUPT);
+        return;
+    }
+}
+
+// Alarm i fires `period` after its previous expiry, so the alarms stay
+// spread one slice apart; one that is late (or never ran) restarts at its
+// own offset from now, so late alarms handled together spread out again.
+void arm(Slicer &s, int i, uint64_t period, int vcore) {
+    alarm_waiter *w = &s.alarm[i];
+    uint64_t now = parlib_now_us(), prev = w->wake_up_time;
+    uint64_t at = prev != UINT64_MAX && prev + period > now
+                      ? prev + period
+                      : now + s.slice_us * (i + 1);
+    set_waiter_abs(w, at);
+    w->vcoreid = vcore;
+    start_alarm(w);
+}
+
+void tick(alarm_waiter *w) {
+    Slicer &s = slicer();
+    int me = vcore_id(), which = static_cast<int>(w - s.alarm);
+    lithe_sched_t *pause_here = nullptr;
+    {
+        std::lock_guard<lithe::SpinLock> g(s.lock);
+        if (s.regions.empty()) {
+            s.armed[which] = false;
+            return;
+        }
+        // Fire next on a hart that runs a region (it is online), alarm i
+        // preferably on hart i mod harts: spread over the harts, so that
+        // alarms stuck on one busy hart leave others ticking (and kicking it).
+        int next = -1, want = which % s.nharts;
+        for (int h = 0; h < s.nharts; ++h) {
+            lithe_sched_t *r = lithe_hart_owner(h);
+            if (!r || !registered(s, r)) continue;
+            if (next < 0 || h == want) next = h;
+            if (!starved(r)) continue;
+            if (h == me) {
+                pause_here = r;
+            } else {
+                kick(s, h);
+            }
+        }
+        arm(s, which, s.slice_us * kAlarms, next);
+    }
+    if (pause_here && lithe_sched_current() == pause_here)
+        pause_current(pause_here);
+}
+
+}  // namespace
+
+uint64_t spin_budget_ns() {
+    static const uint64_t ns = [] {
+        long us = env_long("PARLIB_SPIN_US", 50);
+        if (const char *p = getenv("OMP_WAIT_POLICY")) {
+            if (strcasecmp(p, "passive") == 0) us = 0;
+            if (strcasecmp(p, "active") == 0)
+                us = std::max(us, static_cast<long>(kActiveSpinUs));
+        }
+        return static_cast<uint64_t>(us < 0 ? 0 : us) * 1000;
+    }();
+    return ns;
+}
+
+bool slicing_enabled() { return slicer().slice_us != 0; }
+
+thread_local bool tls_preemptible = false;
+
+bool set_preemptible(bool on) {
+    bool was = tls_preemptible;
+    if (on != was && slicing_enabled()) {
+        tls_preemptible = on;
+        uth_disable_notifs();  // enabling takes a notification now pending
+        uthread_set_preemptible(lithe_context_self()->u, on);
+        uth_enable_notifs();
+    }
+    return was;
+}
+
+}  // namespace lomp
+
+namespace lomp {
+
+void slicer_add(lithe_sched_t *region) {
+    Slicer &s = slicer();
+    if (!s.slice_us) return;
+    std::lock_guard<lithe::SpinLock> g(s.lock);
+    s.regions.push_back(region);
+    for (int i = 0; i < kAlarms; ++i)
+        if (!s.armed[i]) {
+            s.armed[i] = true;
+            arm(s, i, s.slice_us * kAlarms, -1);
+        }
+}
+
+void slicer_remove(lithe_sched_t *region) {
+    Slicer &s = slicer();
+    if (!s.slice_us) return;
+    std::lock_guard<lithe::SpinLock> g(s.lock);
+    auto it = std::find(s.regions.begin(), s.regions.end(), region);
+    if (it != s.regions.end()) {
+        *it = s.regions.back();
+        s.regions.pop_back();
+    }
+}
+
+}  // namespace lomp
