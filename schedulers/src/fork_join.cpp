@@ -16,6 +16,8 @@
 #include <parlib/sync.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -309,8 +311,13 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
     im->rr = 0;
     im->live = 0;
     im->join_all_waiter = nullptr;
-    if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK)
+    if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK) {
+        // A bad table (lithe_sched_init reported it): keep s for reuse.
+        FreeLists &fl = free_lists();
+        std::lock_guard<Spin> g(fl.lock);
+        fl.scheds.push_back(s);
         return nullptr;
+    }
     return s;
 }
 
@@ -319,6 +326,16 @@ lithe_fj_sched_t *lithe_fj_sched_create(void) {
 }
 
 void lithe_fj_sched_destroy(lithe_fj_sched_t *s) {
+    // Recycling an entered scheduler would hand its queues and counts to
+    // the next create while its harts and main context still use them.
+    // `entered_from` is set from lithe_sched_enter until the exit finished.
+    if (__atomic_load_n(&s->sched.entered_from, __ATOMIC_ACQUIRE)) {
+        fprintf(stderr,
+                "lithe_fj_sched_destroy: scheduler %p is entered (its "
+                "lithe_sched_exit has not completed)\n",
+                (void *)s);
+        abort();
+    }
     Impl *im = impl_of(s);
     {
         std::lock_guard<Spin> g(im->lock);
