@@ -45,6 +45,7 @@ struct Impl {
     int64_t live = 0;  // created, not finished
     lithe_context_t *join_all_waiter = nullptr;
     std::vector<FjCtx *> exited;  // finished, not joined yet
+    bool freed = false;  // on the free list (under the free-list lock)
 };
 
 struct CtxImpl {
@@ -296,6 +297,7 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
         if (!fl.scheds.empty()) {
             s = fl.scheds.back();
             fl.scheds.pop_back();
+            impl_of(s)->freed = false;
         }
     }
     if (!s) {
@@ -315,6 +317,7 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
         // A bad table (lithe_sched_init reported it): keep s for reuse.
         FreeLists &fl = free_lists();
         std::lock_guard<Spin> g(fl.lock);
+        impl_of(s)->freed = true;
         fl.scheds.push_back(s);
         return nullptr;
     }
@@ -337,13 +340,25 @@ void lithe_fj_sched_destroy(lithe_fj_sched_t *s) {
         abort();
     }
     Impl *im = impl_of(s);
+    FreeLists &fl = free_lists();
+    {
+        // Twice on the free list = two later creates sharing one scheduler.
+        std::lock_guard<Spin> g(fl.lock);
+        if (im->freed) {
+            fprintf(stderr,
+                    "lithe_fj_sched_destroy: scheduler %p destroyed twice\n",
+                    (void *)s);
+            abort();
+        }
+        im->freed = true;
+    }
     {
         std::lock_guard<Spin> g(im->lock);
         for (FjCtx *c : im->exited) release_ctx(c);
         im->exited.clear();
         im->children.clear();
+        im->nchildren.store(0, std::memory_order_relaxed);
     }
-    FreeLists &fl = free_lists();
     std::lock_guard<Spin> g(fl.lock);
     fl.scheds.push_back(s);
 }

@@ -1,6 +1,7 @@
 // Fork-join scheduler: create/join, nesting, accounting after exit; the
 // exit wait (the main context parks until the last other hart leaves,
-// instead of being re-queued); destroying an entered scheduler aborts.
+// instead of being re-queued); destroying an entered scheduler, or one
+// scheduler twice, aborts.
 #include <catch2/catch.hpp>
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
@@ -226,4 +227,21 @@ TEST_CASE("fork-join: destroying an entered scheduler aborts naming the "
     REQUIRE_FALSE(r.timed_out);
     REQUIRE(r.signal == SIGABRT);
     REQUIRE(r.output.find("lithe_fj_sched_destroy") != std::string::npos);
+}
+
+TEST_CASE("child: destroy a scheduler twice", "[.]") {
+    lithe_fj_sched_t *s = lithe_fj_sched_create();
+    lithe_fj_sched_destroy(s);
+    lithe_fj_sched_destroy(s);  // misuse: already on the free list
+}
+
+// A second destroy would put the scheduler on the free list twice, so two
+// later creates would share it: refused, naming the call.
+TEST_CASE("fork-join: destroying a scheduler twice aborts naming the call") {
+    auto r = selfexec::run("child: destroy a scheduler twice", {}, 30000);
+    INFO(r.output);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.signal == SIGABRT);
+    REQUIRE(r.output.find("lithe_fj_sched_destroy") != std::string::npos);
+    REQUIRE(r.output.find("twice") != std::string::npos);
 }
