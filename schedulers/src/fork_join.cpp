@@ -4,8 +4,14 @@
 // scheduler lock `Impl::lock` protects children, rr, live, the join waiters
 // and the unjoined-exited list; it may be held while lithe_hart_grant takes
 // the child's lithe lock (parent before child), and is released by the
-// grant's unlock callback. No lock is held across a context switch.
-// Free lists (contexts, schedulers) are process-wide and immortal.
+// grant's unlock callback. No lock is held across a context switch. Some
+// are taken in context code (create, join, an enqueue from a context) with
+// notifications enabled, which is safe because lithe contexts are not
+// preemptible; a runtime that made them so (uthread_set_preemptible) could
+// be paused holding one and deadlock the hart that next takes it.
+// Free lists (contexts, schedulers) are process-wide and immortal; a
+// scheduler is on its free list at most once and never while entered
+// (destroy aborts otherwise), so no two users ever share one.
 //
 // Request accounting (docs/writing-a-scheduler.md#request-accounting): +1
 // when a context becomes runnable (made or unblocked), -1 when it blocks or
