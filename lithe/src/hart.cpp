@@ -9,8 +9,8 @@
 // Accounting order: on a grant the child's `harts` is incremented (under the
 // child's lock, after checking it is not exiting) before the parent's is
 // decremented; on a yield the parent's hart_return runs before the child's
-// `harts` drops, so lithe_sched_exit (which waits for harts == 1) never
-// returns while a hart still uses the child's struct.
+// `harts` drops, so lithe_sched_exit (finished by the last hart out, see
+// sched.cpp) never returns while a hart still uses the child's struct.
 #include <time.h>
 
 #include <parlib/uthread.h>
@@ -198,7 +198,7 @@ int lithe_hart_yield(void) {
     set_current(h, p);
     with_current(p, [&] { p->funcs->hart_return(p, c); });
     __atomic_fetch_add(&p->harts, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_sub(&c->harts, 1, __ATOMIC_RELEASE);
+    leave_child(h, c);  // the last hart out of an exiting c finishes its exit
     vcore_reenter(hart_enter_current);
 }
 

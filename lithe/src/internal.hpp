@@ -62,6 +62,11 @@ inline uint32_t sched_state(lithe_sched_t *s) {
 // Hart-context entry points reached through vcore_reenter.
 [[noreturn]] void hart_enter_current();
 
+// Hart context, the hart already handed to c's parent: drops c's hart
+// count; if that was the last hart of an exiting c, finishes the exit here
+// and runs the parked main context (does not return). sched.cpp.
+void leave_child(Hart *h, lithe_sched_t *c);
+
 // The base scheduler (root of every tree).
 extern lithe_sched_t *g_base;
 void base_init();

@@ -1,7 +1,7 @@
 // sched.cpp: scheduler life cycle: init, enter (promote the calling context
-// to the child's main context and move this hart to the child), exit (wait
-// until the child holds only this hart, then demote and move the hart back),
-// and accounting snapshots.
+// to the child's main context and move this hart to the child), exit (park
+// the main context until the child holds no other hart, then demote it and
+// move the last hart back), and accounting snapshots.
 //
 // Promotion: a lithe context is a label on a parlib uthread (ctx->u, and
 // u->owner back). Entering relabels the running uthread as the child's main
@@ -10,7 +10,18 @@
 //
 // The callbacks of enter/exit run in hart context: the calling context
 // yields to the hart with a callback that does the transfer and then runs
-// the (relabelled) context again on the same hart.
+// the (relabelled) context again.
+//
+// Exit without spinning: the main context parks (saved, in no queue) and
+// its hart, marking the child EXITING under the child's lock, either is the
+// only one left (it finishes the exit at once, on the same hart) or leaves
+// like a yielding hart. Every hart leaving the child drops `harts` under the
+// same lock (leave_child); the one that brings it to 0 while EXITING is the
+// last one out, and finishes the exit on its own hart: child_exit,
+// sched_exit, demotion, then it runs the parked context. EXITING is only set
+// once the main context is parked and no grant lands after it, so exactly
+// one hart sees 0 && EXITING, and a hart that saw another state never looks
+// at the child again.
 #include <cstring>
 
 #include <parlib/uthread.h>
@@ -37,10 +48,12 @@ void enter_on_hart(uthread *, void *arg) {
     run_uthread(child->main_context->u);
 }
 
-void exit_on_hart(uthread *, void *arg) {
-    auto *child = static_cast<lithe_sched_t *>(arg);
+// Hart context, the child's main context parked, the child's harts at 0
+// and nothing else touching it. `moved`: this hart was already handed to
+// the parent (it left like a yield: hart_return ran, parent's harts
+// counted); otherwise it still belongs to the child and moves now.
+[[noreturn]] void finish_exit(Hart *h, lithe_sched_t *child, bool moved) {
     lithe_sched_t *p = child->parent;
-    Hart *h = here();
     with_current(p, [&] { p->funcs->child_exit(p, child); });
     with_current(child, [&] { child->funcs->sched_exit(child); });
     lithe_context_t *main = child->main_context;
@@ -49,15 +62,46 @@ void exit_on_hart(uthread *, void *arg) {
     relabel(back, u);
     main->u = &main->uth;
     child->entered_from = nullptr;
-    set_current(h, p);
-    __atomic_fetch_add(&p->harts, 1, __ATOMIC_RELAXED);
+    if (!moved) {
+        set_current(h, p);
+        __atomic_fetch_add(&p->harts, 1, __ATOMIC_RELAXED);
+    }
     __atomic_fetch_sub(&p->children, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&child->harts, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&child->state, kExited, __ATOMIC_RELEASE);
     run_uthread(u);
+    __builtin_unreachable();
+}
+
+// The main context is parked: mark the child EXITING, then finish at once
+// if this is its only hart, else hand this hart to the parent (as
+// lithe_hart_yield does) and let the last hart out finish.
+void exit_on_hart(uthread *, void *arg) {
+    auto *child = static_cast<lithe_sched_t *>(arg);
+    lithe_sched_t *p = child->parent;
+    Hart *h = here();
+    sched_lock(child);
+    __atomic_store_n(&child->state, kExiting, __ATOMIC_RELEASE);
+    bool alone = __atomic_load_n(&child->harts, __ATOMIC_RELAXED) == 1;
+    sched_unlock(child);
+    if (alone) finish_exit(h, child, false);
+    set_current(h, p);
+    with_current(p, [&] { p->funcs->hart_return(p, child); });
+    __atomic_fetch_add(&p->harts, 1, __ATOMIC_RELAXED);
+    leave_child(h, child);
+    vcore_reenter(hart_enter_current);
 }
 
 }  // namespace
+
+void leave_child(Hart *h, lithe_sched_t *c) {
+    sched_lock(c);
+    bool last = __atomic_sub_fetch(&c->harts, 1, __ATOMIC_RELEASE) == 0 &&
+                sched_state(c) == kExiting;
+    sched_unlock(c);
+    if (last) finish_exit(h, c, true);
+}
+
 }  // namespace lithe
 
 using namespace lithe;
@@ -134,12 +178,7 @@ int lithe_sched_exit(void) {
                       "lithe_sched_exit: scheduler %p still owns %lld "
                       "contexts and %d children",
                       (void *)c, (long long)ctxs, kids);
-    sched_lock(c);
-    __atomic_store_n(&c->state, kExiting, __ATOMIC_RELEASE);
-    sched_unlock(c);
-    // Let the child's other harts drain back to the parent.
-    while (__atomic_load_n(&c->harts, __ATOMIC_ACQUIRE) > 1)
-        lithe_context_yield();
+    // Parks this context; it resumes, demoted, on the last hart out.
     uthread_yield(true, exit_on_hart, c);
     return LITHE_OK;
 }

@@ -1,6 +1,13 @@
 // spin.hpp: parlib's internal test-and-test-and-set spinlock (never blocks
 // the kernel thread, so it is safe in vcore context). The public spinlock for
-// schedulers is parlib/spinlock.h.
+// schedulers is parlib/spinlock.h (C++: parlib::SpinLock in parlib/sync.hpp).
+//
+// The classes live in parlib::internal: the public parlib::SpinLock has
+// another layout (4-byte spinlock_t, not 1-byte flag) and its inline members
+// have the same mangled names as these would have in namespace parlib, so
+// the dynamic linker bound one library's calls to the other's (e.g. a
+// fork-join queue lock built by this 1-byte constructor, leaving 3 bytes of
+// heap garbage, then spun on by spin_lock for ever).
 #pragma once
 
 #include <atomic>
@@ -8,6 +15,7 @@
 #include "context.hpp"
 
 namespace parlib {
+namespace internal {
 
 class SpinLock {
   public:
@@ -33,4 +41,7 @@ class SpinGuard {
     SpinLock &l_;
 };
 
+}  // namespace internal
+using internal::SpinGuard;
+using internal::SpinLock;
 }  // namespace parlib

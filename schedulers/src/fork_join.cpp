@@ -4,8 +4,14 @@
 // scheduler lock `Impl::lock` protects children, rr, live, the join waiters
 // and the unjoined-exited list; it may be held while lithe_hart_grant takes
 // the child's lithe lock (parent before child), and is released by the
-// grant's unlock callback. No lock is held across a context switch.
-// Free lists (contexts, schedulers) are process-wide and immortal.
+// grant's unlock callback. No lock is held across a context switch. Some
+// are taken in context code (create, join, an enqueue from a context) with
+// notifications enabled, which is safe because lithe contexts are not
+// preemptible; a runtime that made them so (uthread_set_preemptible) could
+// be paused holding one and deadlock the hart that next takes it.
+// Free lists (contexts, schedulers) are process-wide and immortal; a
+// scheduler is on its free list at most once and never while entered
+// (destroy aborts otherwise), so no two users ever share one.
 //
 // Request accounting (docs/writing-a-scheduler.md#request-accounting): +1
 // when a context becomes runnable (made or unblocked), -1 when it blocks or
@@ -16,6 +22,8 @@
 #include <parlib/sync.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -43,6 +51,7 @@ struct Impl {
     int64_t live = 0;  // created, not finished
     lithe_context_t *join_all_waiter = nullptr;
     std::vector<FjCtx *> exited;  // finished, not joined yet
+    bool freed = false;  // on the free list (under the free-list lock)
 };
 
 struct CtxImpl {
@@ -294,6 +303,7 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
         if (!fl.scheds.empty()) {
             s = fl.scheds.back();
             fl.scheds.pop_back();
+            impl_of(s)->freed = false;
         }
     }
     if (!s) {
@@ -309,8 +319,14 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
     im->rr = 0;
     im->live = 0;
     im->join_all_waiter = nullptr;
-    if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK)
+    if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK) {
+        // A bad table (lithe_sched_init reported it): keep s for reuse.
+        FreeLists &fl = free_lists();
+        std::lock_guard<Spin> g(fl.lock);
+        impl_of(s)->freed = true;
+        fl.scheds.push_back(s);
         return nullptr;
+    }
     return s;
 }
 
@@ -319,14 +335,36 @@ lithe_fj_sched_t *lithe_fj_sched_create(void) {
 }
 
 void lithe_fj_sched_destroy(lithe_fj_sched_t *s) {
+    // Recycling an entered scheduler would hand its queues and counts to
+    // the next create while its harts and main context still use them.
+    // `entered_from` is set from lithe_sched_enter until the exit finished.
+    if (__atomic_load_n(&s->sched.entered_from, __ATOMIC_ACQUIRE)) {
+        fprintf(stderr,
+                "lithe_fj_sched_destroy: scheduler %p is entered (its "
+                "lithe_sched_exit has not completed)\n",
+                (void *)s);
+        abort();
+    }
     Impl *im = impl_of(s);
+    FreeLists &fl = free_lists();
+    {
+        // Twice on the free list = two later creates sharing one scheduler.
+        std::lock_guard<Spin> g(fl.lock);
+        if (im->freed) {
+            fprintf(stderr,
+                    "lithe_fj_sched_destroy: scheduler %p destroyed twice\n",
+                    (void *)s);
+            abort();
+        }
+        im->freed = true;
+    }
     {
         std::lock_guard<Spin> g(im->lock);
         for (FjCtx *c : im->exited) release_ctx(c);
         im->exited.clear();
         im->children.clear();
+        im->nchildren.store(0, std::memory_order_relaxed);
     }
-    FreeLists &fl = free_lists();
     std::lock_guard<Spin> g(fl.lock);
     fl.scheds.push_back(s);
 }

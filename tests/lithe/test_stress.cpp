@@ -297,7 +297,9 @@ TEST_CASE("stress: random trees, requests, block/unblock/yield/exit and "
         REQUIRE(drained);
         REQUIRE(tree::violations() == 0);
     }
-    CHECK(tree::all_harts_usable());
+    bool usable = tree::all_harts_usable();
+    INFO(tree::g_all_harts_diagnosis);
+    CHECK(usable);
     monitor.stop();
     INFO(tree::first_violation());
     CHECK(tree::violations() == 0);

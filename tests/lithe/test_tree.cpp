@@ -8,7 +8,8 @@
 //
 // Checked: all work completes; the hart accounting at quiescent points
 // (checkpoints: every leaf of a frame blocks, so all harts must drain back
-// to the system and every count must come back to zero; then one leaf is
+// to the system, hart counts come back to zero and request sums to -1
+// (every main context blocked in a join); then one leaf is
 // let go, so its demand must climb the tree and one hart must come down
 // to its scheduler and be counted there alone); the tree shape against
 // every scheduler's `children`; every hart owner is a live scheduler at all
@@ -133,13 +134,17 @@ void checker(Checkpoint &cp) {
         std::this_thread::sleep_for(100us);
     }
     tree::Snapshot s;
-    // Everything is blocked: every hart drains back to the system and no
-    // scheduler counts a hart or a request.
+    // Everything is blocked: every hart drains back to the system, no
+    // scheduler counts a hart, the base counts no request, and every other
+    // scheduler's request sum is -1: its main context is blocked in a join
+    // and each of its other contexts is blocked or done, so it wants not
+    // even the hart it was entered on (docs/writing-a-scheduler.md,
+    // "Request accounting").
     bool idle = tree::wait_for([&](const tree::Snapshot &x) {
         if (!tree::harts_balance(x) || x.owned() != 0) return false;
         if (x.base.requested != 0) return false;
         for (auto &st : x.stats)
-            if (st.requested != 0) return false;
+            if (st.requested != -1) return false;
         return true;
     }, s);
     if (!idle) fail(cp, "harts did not drain with every leaf blocked", s);

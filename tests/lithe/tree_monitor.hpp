@@ -15,6 +15,7 @@
 // test checks violations() at its end.
 #pragma once
 
+#include <dirent.h>
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
 
@@ -23,6 +24,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -305,9 +307,58 @@ inline bool only_main_left(const Snapshot &s) {
            s.owned() == 1 && s.base.requested == 0 && harts_balance(s);
 }
 
+// Every thread of the process: tid, kernel state (R runnable, S sleeping),
+// CPU last run on, and the time it spent runnable but waiting for a CPU
+// (schedstat run_delay): tells a hart that lithe never handed out from one
+// whose kernel thread the kernel does not run.
+inline std::string kernel_threads() {
+    std::string out;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return "  (no /proc/self/task)\n";
+    while (struct dirent *e = readdir(d)) {
+        int tid = atoi(e->d_name);
+        if (tid <= 0) continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        char buf[1024] = "";
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        // Fields after the ")" of comm: 3 state ... 39 processor.
+        const char *p = strrchr(buf, ')');
+        char state = '?';
+        int cpu = -1, field = 2;
+        for (const char *q = p ? p + 1 : buf; *q; ++q)
+            if (*q == ' ') {
+                ++field;
+                if (field == 3) state = q[1];
+                if (field == 39) cpu = atoi(q + 1);
+            }
+        snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+        long long run = 0, wait = 0;
+        if (FILE *g = fopen(path, "r")) {
+            if (fscanf(g, "%lld %lld", &run, &wait) != 2) run = wait = 0;
+            fclose(g);
+        }
+        char line[160];
+        snprintf(line, sizeof line,
+                 "  tid %d state %c cpu %d ran %.1f ms waited-runnable %.1f ms\n",
+                 tid, state, cpu, run / 1e6, wait / 1e6);
+        out += line;
+    }
+    closedir(d);
+    return out;
+}
+
+inline std::string g_all_harts_diagnosis;  // set when all_harts_usable fails
+
 // No hart was lost: a fork-join scheduler gets every hart at once, with
 // one spinning context per hart that waits (without yielding) for all the
-// others, so the last arrival proves they all run on distinct harts.
+// others, so the last arrival proves they all run on distinct harts. On
+// failure, g_all_harts_diagnosis holds the tree (who owns each hart) and
+// the kernel threads' states, taken by the first context that gave up.
 inline bool all_harts_usable() {
     struct Shared {
         std::atomic<int> arrived{0};
@@ -324,7 +375,11 @@ inline bool all_harts_usable() {
         auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
         while (sh->arrived.load() < sh->n)
             if (std::chrono::steady_clock::now() > end) {
-                sh->gave_up = true;
+                if (!sh->gave_up.exchange(true))
+                    g_all_harts_diagnosis =
+                        "arrived " + std::to_string(sh->arrived.load()) +
+                        " of " + std::to_string(sh->n) + "\n" +
+                        dump(take()) + kernel_threads();
                 return;
             }
     };

@@ -56,7 +56,9 @@ extern const struct lithe_sched_funcs lithe_fj_sched_funcs;
 
 lithe_fj_sched_t *lithe_fj_sched_create(void);
 lithe_fj_sched_t *lithe_fj_sched_create_funcs(const struct lithe_sched_funcs *f);
-/* The scheduler must have exited (or never been entered). */
+/* The scheduler must have exited (or never been entered); destroying one
+ * whose lithe_sched_exit has not completed, or destroying one twice,
+ * aborts with a message naming this call. */
 void lithe_fj_sched_destroy(lithe_fj_sched_t *s);
 
 /* Creates a context running fn(arg) under `s` and makes it runnable.
