@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,31 @@ bool names_self_on_vcore(pid_t pid) {
     uthread *u = tls_self;
     return u && (u->flags & UTHREAD_F_MAIN) && pid == getpid();
 }
+
+}  // namespace
+
+int vcore_cpu_set(size_t size, cpu_set_t *set) {
+    if (!config().pin && g_have_process_mask) {
+        for (int c = CPU_SETSIZE - 1; c >= 0; --c)
+            if (CPU_ISSET(c, &g_process_mask)) {
+                if (static_cast<size_t>(c) / 8 >= size) return EINVAL;
+                break;
+            }
+        memset(set, 0, size);
+        memcpy(set, &g_process_mask, std::min(size, sizeof g_process_mask));
+        return 0;
+    }
+    int top = -1;
+    for (int i = 0; i < g_max_vcores; ++i)
+        top = std::max(top, g_vcores[i].cpu);
+    if (top >= 0 && static_cast<size_t>(top) / 8 >= size) return EINVAL;
+    memset(set, 0, size);
+    for (int i = 0; i < g_max_vcores; ++i)
+        CPU_SET_S(g_vcores[i].cpu, size, set);
+    return 0;
+}
+
+namespace {
 
 struct StartArgs {
     void *(*fn)(void *);

@@ -89,17 +89,6 @@ int vcore_of_tid(pid_t tid) {
     return -1;
 }
 
-int vcore_cpu_set(size_t size, cpu_set_t *set) {
-    int top = -1;
-    for (int i = 0; i < g_max_vcores; ++i)
-        top = std::max(top, g_vcores[i].cpu);
-    if (top >= 0 && static_cast<size_t>(top) / 8 >= size) return EINVAL;
-    memset(set, 0, size);
-    for (int i = 0; i < g_max_vcores; ++i)
-        CPU_SET_S(g_vcores[i].cpu, size, set);
-    return 0;
-}
-
 namespace {
 
 std::atomic<void *> g_real_exit{nullptr}, g_real_thrd_exit{nullptr},

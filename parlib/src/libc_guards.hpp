@@ -53,8 +53,10 @@ pid_t raw_gettid();
 // The vcore whose kernel thread has id `tid`, or -1.
 int vcore_of_tid(pid_t tid);
 
-// The set of CPUs the vcores are pinned to (what a uthread may run on).
-// Returns 0, or EINVAL when `size` bytes cannot hold the highest CPU.
+// The set of CPUs a uthread may run on: those the vcores are pinned to, or
+// the process's affinity when they are not pinned (PARLIB_PIN=0). Returns
+// 0, or EINVAL when `size` bytes cannot hold the highest CPU
+// (affinity_guards.cpp).
 int vcore_cpu_set(size_t size, cpu_set_t *set);
 
 }  // namespace parlib
