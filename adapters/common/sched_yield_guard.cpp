@@ -23,8 +23,11 @@
 // sched_yield (parlib's spin backoff, libstdc++'s this_thread::yield),
 // hence the conditions below.
 //
-// Only a context that may safely switch yields: a lithe context (not a
-// foreign pthread), not in hart/vcore context, with notifications enabled
+// Only a context that may safely switch yields: not when called by the
+// library that provides malloc (libasan's allocator spins with sched_yield
+// while holding its locks: switching there deadlocks the next allocation),
+// and only a lithe context (not a foreign pthread), not in hart/vcore
+// context, with notifications enabled
 // (a context holding a lithe::SpinLock or a parlib pdr lock, or inside the
 // OpenMP runtime's region start/end, has them disabled and must not
 // switch). Everything else makes the plain system call. pthread_yield is
@@ -34,6 +37,7 @@
 // liblithe_omp compiles with -fvisibility=hidden, and exports sched_yield
 // under libc's version node (adapters/omp/abi/interpose.syms) so that
 // versioned references bind to it.
+#include <dlfcn.h>
 #include <lithe/lithe.h>
 #include <parlib/uthread.h>
 #include <parlib/vcore.h>
@@ -43,14 +47,30 @@
 
 namespace {
 
-bool may_yield_context() {
+// The load address of the object that provides the malloc in use.
+const void *malloc_object() {
+    static const void *base = [] {
+        Dl_info i{};
+        void *m = dlsym(RTLD_DEFAULT, "malloc");
+        return m && dladdr(m, &i) ? i.dli_fbase : nullptr;
+    }();
+    return base;
+}
+
+bool called_by_allocator(const void *caller) {
+    Dl_info i{};
+    return dladdr(caller, &i) && i.dli_fbase == malloc_object();
+}
+
+bool may_yield_context(const void *caller) {
     if (in_vcore_context() || !lithe_context_self()) return false;
+    if (called_by_allocator(caller)) return false;
     const struct uthread *u = uthread_self();
     return u && u->notif_disabled == 0;
 }
 
-int yield_now() {
-    if (may_yield_context()) return lithe_context_yield() == LITHE_OK ? 0 : -1;
+int yield_now(const void *caller) {
+    if (may_yield_context(caller)) return lithe_context_yield() == LITHE_OK ? 0 : -1;
     return static_cast<int>(syscall(SYS_sched_yield));
 }
 
@@ -59,11 +79,11 @@ int yield_now() {
 extern "C" {
 
 __attribute__((visibility("default"))) int sched_yield(void) noexcept {
-    return yield_now();
+    return yield_now(__builtin_return_address(0));
 }
 
 __attribute__((visibility("default"))) int pthread_yield(void) noexcept {
-    return yield_now();
+    return yield_now(__builtin_return_address(0));
 }
 
 }  // extern "C"

@@ -9,8 +9,9 @@
 // thread. The handler runs on the interrupted code's stack and TLS. It only
 // sets notif_pending unless the interrupted code is a uthread that is
 // preemptible, has notifications enabled, and is not executing inside
-// libparlib, libc or the dynamic loader (whose internal locks must never be
-// held by a paused uthread). In that case the handler yields the uthread
+// libparlib, libc, the dynamic loader or the library that provides the
+// malloc in use (libasan, a preloaded allocator): their internal locks must
+// never be held by a paused uthread. In that case the handler yields the uthread
 // into vcore context (uthread_interrupt_yield), leaving it "current"; when
 // it is resumed - possibly on another vcore - the handler returns and
 // sigreturn restores the full interrupted register state there.
@@ -46,23 +47,30 @@ Handler g_handlers[EV_MAX_TYPES];
 struct Range {
     uintptr_t lo, hi;
 };
-Range g_excluded[8];
+Range g_excluded[16];
 int g_nexcluded = 0;
 
-int collect_ranges(struct dl_phdr_info *info, size_t, void *self) {
+// Code addresses whose objects are excluded besides libc and ld.so: ours,
+// and the malloc in use.
+struct Anchors {
+    uintptr_t self, malloc_fn;
+};
+
+int collect_ranges(struct dl_phdr_info *info, size_t, void *arg) {
+    const auto *a = static_cast<const Anchors *>(arg);
     const char *name = info->dlpi_name ? info->dlpi_name : "";
     bool mine = false;
     for (int i = 0; i < info->dlpi_phnum; ++i) {
         const ElfW(Phdr) &ph = info->dlpi_phdr[i];
         if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
         uintptr_t lo = info->dlpi_addr + ph.p_vaddr, hi = lo + ph.p_memsz;
-        auto me = reinterpret_cast<uintptr_t>(self);
-        if (me >= lo && me < hi) mine = true;
+        for (uintptr_t x : {a->self, a->malloc_fn})
+            if (x >= lo && x < hi) mine = true;
     }
     bool want = mine || strstr(name, "/libc.so") || strstr(name, "/ld-linux") ||
                 strstr(name, "libc.so.6") || strstr(name, "ld-linux-x86-64");
     if (!want) return 0;
-    for (int i = 0; i < info->dlpi_phnum && g_nexcluded < 8; ++i) {
+    for (int i = 0; i < info->dlpi_phnum && g_nexcluded < 16; ++i) {
         const ElfW(Phdr) &ph = info->dlpi_phdr[i];
         if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
         uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
@@ -101,7 +109,9 @@ bool notif_rip_excluded(uintptr_t rip) {
 
 void notif_init() {
     g_notif_signal = SIGRTMIN + 4;
-    dl_iterate_phdr(collect_ranges, reinterpret_cast<void *>(&notif_handler));
+    Anchors a{reinterpret_cast<uintptr_t>(&notif_handler),
+              reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "malloc"))};
+    dl_iterate_phdr(collect_ranges, &a);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = notif_handler;
