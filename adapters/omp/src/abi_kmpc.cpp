@@ -145,15 +145,12 @@ int dispatch_next(int *plast, T *plb, T *pub, ST *pst) {
 }  // namespace
 
 OMP_API void __kmpc_fork_call(void *, int argc, void (*microtask)(), ...) {
-    void *stack_args[16];
-    void **argv = argc <= 16 ? stack_args : new void *[argc];
     va_list ap;
     va_start(ap, microtask);
-    for (int i = 0; i < argc; ++i) argv[i] = va_arg(ap, void *);
+    MicrotaskArgs args(argc, ap);
     va_end(ap);
-    Microtask mt{microtask, argc, argv};
+    Microtask mt{microtask, argc, args.argv()};
     region_fork(run_microtask, &mt, 0);
-    if (argv != stack_args) delete[] argv;
 }
 
 OMP_API void __kmpc_serialized_parallel(void *, int) { serialized_push(); }

@@ -25,6 +25,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cstdarg>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -370,6 +371,28 @@ void doacross_wait(const uint64_t *iter);
 void doacross_fini();
 
 [[noreturn]] void fatal(const char *fmt, ...);
+
+// The shared-variable pointers a __kmpc_fork_call/__kmpc_fork_teams caller
+// passes as varargs, collected for lithe_omp_invoke (on the stack for up to
+// 16, the common case).
+class MicrotaskArgs {
+  public:
+    MicrotaskArgs(int argc, va_list ap)
+        : argv_(argc <= kInline ? inline_ : new void *[argc]) {
+        for (int i = 0; i < argc; ++i) argv_[i] = va_arg(ap, void *);
+    }
+    ~MicrotaskArgs() {
+        if (argv_ != inline_) delete[] argv_;
+    }
+    MicrotaskArgs(const MicrotaskArgs &) = delete;
+    MicrotaskArgs &operator=(const MicrotaskArgs &) = delete;
+    void **argv() { return argv_; }
+
+  private:
+    static constexpr int kInline = 16;
+    void *inline_[kInline];
+    void **argv_;
+};
 
 }  // namespace lomp
 

@@ -77,18 +77,15 @@ OMP_API void __kmpc_push_num_teams(void *, int, int num_teams,
 }
 
 OMP_API void __kmpc_fork_teams(void *, int argc, void (*microtask)(), ...) {
-    void *stack_args[16];
-    void **argv = argc <= 16 ? stack_args : new void *[argc];
     va_list ap;
     va_start(ap, microtask);
-    for (int i = 0; i < argc; ++i) argv[i] = va_arg(ap, void *);
+    MicrotaskArgs args(argc, ap);
     va_end(ap);
     Member *m = self();
     int nt = m->push_teams, tl = m->push_teams_threads;
     m->push_teams = m->push_teams_threads = 0;
     run_league(nt, tl, [&] {
         int g = gtid(), tid = 0;
-        lithe_omp_invoke(microtask, &g, &tid, argc, argv);
+        lithe_omp_invoke(microtask, &g, &tid, argc, args.argv());
     });
-    if (argv != stack_args) delete[] argv;
 }
