@@ -16,6 +16,7 @@
 # default 30), UNIMPL (stopped naming an entry point lithe-omp does not
 # implement: the name is the cause), and SKIP (not a run test, needs
 # offloading or a feature the harness does not model, or does not compile).
+# Binaries are kept and reused while newer than their sources.
 # Work and logs go to ${WORK:-/tmp/lithe-omp-conformance}.
 #
 # Sources: gcc-12-source is installed with apt-get if missing (root). For
@@ -54,6 +55,16 @@ run_one() {
   else
     echo "FAIL $name exit=$rc $(printf '%s' "$err" | grep -v '^$' | head -1 | cut -c1-120)" >> "$RESULTS"
   fi
+}
+
+# fresh OUT SRC...: OUT exists and is newer than every SRC, so a second run
+# (STOCK=1 after lithe-omp, or after a rebuild of lithe-omp) reuses the
+# binaries instead of compiling about 800 programs again.
+fresh() {
+  local out=$1 s
+  shift
+  [ -e "$out" ] || return 1
+  for s in "$@"; do [ "$out" -nt "$s" ] || return 1; done
 }
 
 summary() {
@@ -95,7 +106,8 @@ gomp() {
     local srcs=("$f") s
     for s in $extra; do srcs+=("$(dirname "$f")/$s"); done
     local out=$bin/$(echo "$name" | tr '/' '_').exe
-    if ! gcc -fopenmp -O2 -w -I"$(dirname "$f")" -I"$src/../" $opts "${srcs[@]}" -o "$out" -lm \
+    if ! fresh "$out" "${srcs[@]}" &&
+       ! gcc -fopenmp -O2 -w -I"$(dirname "$f")" -I"$src/../" $opts "${srcs[@]}" -o "$out" -lm \
          >/dev/null 2>&1; then
       echo "SKIP $name does-not-compile" >> "$RESULTS"; continue
     fi
@@ -136,7 +148,8 @@ llvm() {
       echo "SKIP $name requires" >> "$RESULTS"; continue
     fi
     local out=$bin/$(echo "$name" | tr '/' '_').exe
-    if ! $cc -fopenmp -O1 -w -I"$src" -I"$(dirname "$f")" "$f" -o "$out" -lm -lpthread >/dev/null 2>&1; then
+    if ! fresh "$out" "$f" &&
+       ! $cc -fopenmp -O1 -w -I"$src" -I"$(dirname "$f")" "$f" -o "$out" -lm -lpthread >/dev/null 2>&1; then
       echo "SKIP $name does-not-compile" >> "$RESULTS"; continue
     fi
     run_one "$name" "$out" 0
