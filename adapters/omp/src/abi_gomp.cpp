@@ -86,10 +86,8 @@ void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
 
 template <typename T>
 void doacross_start(unsigned ncounts, const T *counts) {
-    uint64_t c[8];
-    for (unsigned d = 0; d < ncounts && d < 8; ++d)
-        c[d] = static_cast<uint64_t>(counts[d]);
-    doacross_init(static_cast<int>(ncounts), c, nullptr, nullptr);
+    std::vector<uint64_t> c(counts, counts + ncounts);
+    doacross_init(static_cast<int>(ncounts), c.data(), nullptr, nullptr);
 }
 
 // A gcc doacross loop ends with its GOMP_loop_end*.

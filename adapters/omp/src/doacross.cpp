@@ -13,7 +13,12 @@
 //
 // Vectors are logical iteration numbers here; the gcc entry points pass
 // them so, the kmpc ones pass loop values, converted with the kmp_dim
-// bounds kept in the slot.
+// bounds kept in the slot. There is no limit on the number of dimensions
+// (gcc's testsuite uses ordered(61)); a vector is folded component by
+// component into a Point, so post and wait never allocate. A loop whose
+// inner iteration space does not fit the 64-bit flattened index stops the
+// program with a message instead of aliasing iterations.
+#include <algorithm>
 #include <cstdarg>
 
 #include "internal.hpp"
@@ -27,19 +32,55 @@ bool reusable(const DoacrossSlot &s, uint64_t k, int n) {
            (seq < k && (seq == 0 || s.finished.load(std::memory_order_acquire) == n));
 }
 
-// flat index + 1 of the inner dimensions of `iter`.
-uint64_t flat_inner(const DoacrossSlot &s, const uint64_t *iter) {
-    uint64_t f = 0;
-    for (int d = 1; d < s.ndims; ++d) f = f * s.count[d] + iter[d];
-    return f + 1;
+// An iteration vector as the slot compares it: the outer iteration and
+// 1 + the flattened index of the inner ones; `inside` is false once a
+// component falls outside the iteration space (such a vector names no
+// iteration).
+struct Point {
+    DoacrossSlot &s;
+    int d = 0;  // components folded so far
+    uint64_t outer = 0, inner = 0;
+    bool inside = true;
+
+    explicit Point(DoacrossSlot &slot) : s(slot) {}
+    // Folds the next component, a logical iteration number.
+    void add(uint64_t i) {
+        if (i >= s.count[d]) inside = false;
+        else if (d == 0) outer = i;
+        else inner = inner * s.count[d] + i;
+        ++d;
+    }
+    uint64_t flat() const { return inner + 1; }
+};
+
+void post(const Point &p) {
+    if (!p.inside) return;
+    p.s.done[p.outer].store(p.flat(), std::memory_order_seq_cst);
+    p.s.waitq.notify_all();
+}
+
+void wait(const Point &p) {
+    if (!p.inside) return;
+    uint64_t want = p.flat();
+    std::atomic<uint64_t> &c = p.s.done[p.outer];
+    p.s.waitq.wait([&] { return c.load(std::memory_order_seq_cst) >= want; });
 }
 
 }  // namespace
 
 void doacross_init(int ndims, const uint64_t *count, const int64_t *lo,
                    const int64_t *st) {
-    if (ndims < 1 || ndims > 8)
-        fatal("doacross loop with %d ordered dimensions (1..8 supported)", ndims);
+    if (ndims < 1) fatal("doacross loop with %d ordered dimensions", ndims);
+    // A zero count makes the loop empty (no post or wait can follow), and
+    // gcc leaves the counts after it unset (libgomp stops reading there).
+    int known = 0;
+    while (known < ndims && count[known]) ++known;
+    // flat() of the last inner iteration, prod(count[1..]), must fit.
+    uint64_t span = 1;
+    for (int d = 1; d < known; ++d)
+        if (__builtin_mul_overflow(span, count[d], &span))
+            fatal("doacross loop: the inner %d ordered dimensions have more "
+                  "than 2^64 iterations", ndims - 1);
     Member *m = self();
     Team *t = m->team;
     uint64_t k = ++m->dx_seq;
@@ -48,10 +89,13 @@ void doacross_init(int ndims, const uint64_t *count, const int64_t *lo,
     s.s.lock();
     if (s.seq.load(std::memory_order_relaxed) != k) {
         s.ndims = ndims;
+        s.count.assign(ndims, 0);
+        std::copy(count, count + known, s.count.begin());
+        s.lo.assign(ndims, 0);
+        s.st.assign(ndims, 1);
         for (int d = 0; d < ndims; ++d) {
-            s.count[d] = count[d];
-            s.lo[d] = lo ? lo[d] : 0;
-            s.st[d] = st ? st[d] : 1;
+            if (lo) s.lo[d] = lo[d];
+            if (st) s.st[d] = st[d];
         }
         s.done.reset(new std::atomic<uint64_t>[count[0] ? count[0] : 1]());
         s.finished.store(0, std::memory_order_relaxed);
@@ -59,22 +103,6 @@ void doacross_init(int ndims, const uint64_t *count, const int64_t *lo,
     }
     s.s.unlock();
     m->dx = &s;
-}
-
-void doacross_post(const uint64_t *iter) {
-    DoacrossSlot &s = *self()->dx;
-    if (iter[0] >= s.count[0]) return;
-    s.done[iter[0]].store(flat_inner(s, iter), std::memory_order_seq_cst);
-    s.waitq.notify_all();
-}
-
-void doacross_wait(const uint64_t *iter) {
-    DoacrossSlot &s = *self()->dx;
-    for (int d = 0; d < s.ndims; ++d)
-        if (iter[d] >= s.count[d]) return;
-    uint64_t want = flat_inner(s, iter);
-    std::atomic<uint64_t> &c = s.done[iter[0]];
-    s.waitq.wait([&] { return c.load(std::memory_order_seq_cst) >= want; });
 }
 
 void doacross_fini() {
@@ -105,22 +133,36 @@ uint64_t logical(const DoacrossSlot &s, int d, int64_t v) {
     return static_cast<uint64_t>(off) % astep ? UINT64_MAX : i;
 }
 
+// The kmpc entry points pass loop values.
+Point kmpc_point(const int64_t *vec) {
+    Point p(*self()->dx);
+    for (int d = 0; d < p.s.ndims; ++d) p.add(logical(p.s, d, vec[d]));
+    return p;
+}
+
+// The gcc entry points pass logical iteration numbers, as an array (post)
+// or as varargs after the first (wait).
 template <typename T>
-void gomp_wait(T first, va_list ap) {
-    DoacrossSlot &s = *self()->dx;
-    uint64_t iter[8];
-    iter[0] = static_cast<uint64_t>(first);
-    for (int d = 1; d < s.ndims; ++d) iter[d] = static_cast<uint64_t>(va_arg(ap, T));
-    doacross_wait(iter);
+Point gomp_point(const T *counts) {
+    Point p(*self()->dx);
+    for (int d = 0; d < p.s.ndims; ++d) p.add(static_cast<uint64_t>(counts[d]));
+    return p;
+}
+
+template <typename T>
+Point gomp_point(T first, va_list ap) {
+    Point p(*self()->dx);
+    p.add(static_cast<uint64_t>(first));
+    for (int d = 1; d < p.s.ndims; ++d) p.add(static_cast<uint64_t>(va_arg(ap, T)));
+    return p;
 }
 
 }  // namespace
 
 OMP_API void __kmpc_doacross_init(void *, int, int ndims, const KmpDim *dims) {
-    if (ndims < 1 || ndims > 8)
-        fatal("__kmpc_doacross_init: %d ordered dimensions (1..8 supported)", ndims);
-    uint64_t count[8];
-    int64_t lo[8], st[8];
+    if (ndims < 1) fatal("__kmpc_doacross_init: %d ordered dimensions", ndims);
+    std::vector<uint64_t> count(ndims);
+    std::vector<int64_t> lo(ndims), st(ndims);
     for (int d = 0; d < ndims; ++d) {
         lo[d] = dims[d].lo;
         st[d] = dims[d].st ? dims[d].st : 1;
@@ -129,43 +171,31 @@ OMP_API void __kmpc_doacross_init(void *, int, int ndims, const KmpDim *dims) {
                                    : 0 - static_cast<uint64_t>(st[d]);
         count[d] = span < 0 ? 0 : static_cast<uint64_t>(span) / astep + 1;
     }
-    doacross_init(ndims, count, lo, st);
+    doacross_init(ndims, count.data(), lo.data(), st.data());
 }
 OMP_API void __kmpc_doacross_wait(void *, int, const int64_t *vec) {
-    DoacrossSlot &s = *self()->dx;
-    uint64_t iter[8];
-    for (int d = 0; d < s.ndims; ++d) iter[d] = logical(s, d, vec[d]);
-    doacross_wait(iter);
+    wait(kmpc_point(vec));
 }
 OMP_API void __kmpc_doacross_post(void *, int, const int64_t *vec) {
-    DoacrossSlot &s = *self()->dx;
-    uint64_t iter[8];
-    for (int d = 0; d < s.ndims; ++d) iter[d] = logical(s, d, vec[d]);
-    doacross_post(iter);
+    post(kmpc_point(vec));
 }
 OMP_API void __kmpc_doacross_fini(void *, int) { doacross_fini(); }
 
-OMP_API void GOMP_doacross_post(long *counts) {
-    DoacrossSlot &s = *self()->dx;
-    uint64_t iter[8];
-    for (int d = 0; d < s.ndims; ++d) iter[d] = static_cast<uint64_t>(counts[d]);
-    doacross_post(iter);
-}
+OMP_API void GOMP_doacross_post(long *counts) { post(gomp_point(counts)); }
 OMP_API void GOMP_doacross_wait(long first, ...) {
     va_list ap;
     va_start(ap, first);
-    gomp_wait<long>(first, ap);
+    Point p = gomp_point<long>(first, ap);
     va_end(ap);
+    wait(p);
 }
 OMP_API void GOMP_doacross_ull_post(unsigned long long *counts) {
-    DoacrossSlot &s = *self()->dx;
-    uint64_t iter[8];
-    for (int d = 0; d < s.ndims; ++d) iter[d] = counts[d];
-    doacross_post(iter);
+    post(gomp_point(counts));
 }
 OMP_API void GOMP_doacross_ull_wait(unsigned long long first, ...) {
     va_list ap;
     va_start(ap, first);
-    gomp_wait<unsigned long long>(first, ap);
+    Point p = gomp_point<unsigned long long>(first, ap);
     va_end(ap);
+    wait(p);
 }

@@ -199,8 +199,8 @@ struct DoacrossSlot {
     std::atomic<uint64_t> seq{0};  // doacross loop set up here (0 = never)
     std::atomic<int> finished{0};  // members done with loop `seq`
     int ndims = 0;
-    uint64_t count[8] = {};  // iterations per dimension
-    int64_t lo[8] = {}, st[8] = {};  // kmpc: original bounds and steps
+    std::vector<uint64_t> count;      // iterations per dimension
+    std::vector<int64_t> lo, st;      // kmpc: original bounds and steps
     std::unique_ptr<std::atomic<uint64_t>[]> done;  // per outer iteration
     WaitQueue waitq;
 };
@@ -366,8 +366,6 @@ bool cancel_barrier();  // a barrier; true if the region was cancelled
 // ---- doacross.cpp: iteration vectors are logical (0-based) numbers ----
 void doacross_init(int ndims, const uint64_t *count, const int64_t *lo,
                    const int64_t *st);
-void doacross_post(const uint64_t *iter);
-void doacross_wait(const uint64_t *iter);
 void doacross_fini();
 
 [[noreturn]] void fatal(const char *fmt, ...);
