@@ -133,6 +133,7 @@ void *vcore_thread_main(void *arg) {
     sigemptyset(&ss);
     sigaddset(&ss, g_notif_signal);
     pthread_sigmask(SIG_UNBLOCK, &ss, nullptr);
+    notif_thread_init(v);
     // Vcores start yielded (PARKED) and wait for their first request.
     while (v->state.load() == kParked) kfutex_wait(&v->state, kParked);
     enter_vcore_context(v);

@@ -45,6 +45,13 @@ struct alignas(64) Vcore {
     // Written only by this vcore.
     uthread *current = nullptr;
     std::atomic<uint32_t> notif_pending{0};
+    // Re-delivery of a deferred notification (event.cpp): a POSIX timer
+    // that signals this vcore's thread, and the number of re-deliveries since
+    // the last one was taken (backoff). Touched only by this vcore's thread
+    // (its notification handler and handle_events).
+    void *notif_timer = nullptr;  // a timer_t (0 is a valid id)
+    bool has_notif_timer = false;
+    std::atomic<uint32_t> notif_retries{0};
     // Intrusive multi-producer stack of events; consumer takes all at once.
     alignas(64) std::atomic<event_msg *> events{nullptr};
     // Statistics (this vcore writes; anyone may read).
@@ -74,6 +81,8 @@ bool vcore_wake(Vcore *v);
 // Notification signal (a real-time signal; see event.cpp).
 extern int g_notif_signal;
 void notif_init();
+// On vcore `v`'s own thread, before it runs anything: its re-delivery timer.
+void notif_thread_init(Vcore *v);
 bool notif_rip_excluded(uintptr_t rip);
 bool vcore_has_events(Vcore *v);
 
