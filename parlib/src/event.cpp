@@ -225,9 +225,38 @@ void notif_thread_init(Vcore *v) {
     }
 }
 
-bool vcore_has_events(Vcore *v) {
-    return v->events.load(std::memory_order_acquire) != nullptr;
+
+int handle_vcore_events(Vcore *v) {
+    int n = 0;
+    for (;;) {
+        if (v->notif_pending.load(std::memory_order_relaxed)) {
+            v->notif_pending.store(0, std::memory_order_relaxed);
+            v->notif_retries.store(0, std::memory_order_relaxed);
+        }
+        // Plain load first: the common case (nothing queued) must not pay
+        // for a locked exchange on every vcore entry.
+        if (!v->events.load(std::memory_order_acquire)) return n;
+        event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
+        event_msg *fifo = nullptr;  // reverse: oldest first
+        while (list) {
+            event_msg *next = list->next;
+            list->next = fifo;
+            fifo = list;
+            list = next;
+        }
+        while (fifo) {
+            event_msg *m = fifo;
+            fifo = m->next;
+            unsigned type = m->type;
+            __atomic_store_n(&m->queued, 0, __ATOMIC_RELEASE);
+            event_handler_fn fn =
+                g_handlers[type].fn.load(std::memory_order_acquire);
+            if (fn) fn(m, type, g_handlers[type].data);
+            ++n;
+        }
+    }
 }
+
 
 }  // namespace parlib
 
@@ -277,34 +306,7 @@ void send_event(struct event_msg *msg, unsigned type, int vcoreid,
 int handle_events(void) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "handle_events: not called in vcore context");
-    int n = 0;
-    for (;;) {
-        if (v->notif_pending.load(std::memory_order_relaxed)) {
-            v->notif_pending.store(0, std::memory_order_relaxed);
-            v->notif_retries.store(0, std::memory_order_relaxed);
-        }
-        // Plain load first: the common case (nothing queued) must not pay
-        // for a locked exchange on every vcore entry.
-        if (!v->events.load(std::memory_order_acquire)) return n;
-        event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
-        event_msg *fifo = nullptr;  // reverse: oldest first
-        while (list) {
-            event_msg *next = list->next;
-            list->next = fifo;
-            fifo = list;
-            list = next;
-        }
-        while (fifo) {
-            event_msg *m = fifo;
-            fifo = m->next;
-            unsigned type = m->type;
-            __atomic_store_n(&m->queued, 0, __ATOMIC_RELEASE);
-            event_handler_fn fn =
-                g_handlers[type].fn.load(std::memory_order_acquire);
-            if (fn) fn(m, type, g_handlers[type].data);
-            ++n;
-        }
-    }
+    return handle_vcore_events(v);
 }
 
 }  // extern "C"
