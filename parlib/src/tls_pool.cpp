@@ -21,7 +21,6 @@
 #include "check.hpp"
 #include "context.hpp"
 #include "futex.hpp"
-#include "parlib/vcore.h"
 #include "vcore_internal.hpp"
 
 namespace parlib {
@@ -30,7 +29,6 @@ namespace {
 constexpr size_t kGap = 16 << 10;       // between parked frame and uthread
 constexpr size_t kOverhead = 96 << 10;  // TCB, static TLS, parked frames
 constexpr int kReleaseBatch = 16;
-constexpr uint64_t kReadySpinUs = 30;  // create_slot: spin, then sleep
 
 // Immortal (never destroyed): the keeper thread and parked uthreads may
 // still use the pool while static destructors run at exit.
@@ -98,19 +96,8 @@ TlsSlot *create_slot(size_t cls) {
         errno = rc;
         return nullptr;
     }
-    // The new thread usually reports within a few microseconds (it is not
-    // pinned: another CPU can start it at once). Spin that long before
-    // sleeping, so that the creator - a vcore, when the pool is empty - does
-    // not also pay a futex sleep and wake-up per creation.
-    uint64_t give_up = parlib_now_us() + kReadySpinUs;
-    for (unsigned i = 1; s->ready.load(std::memory_order_acquire) == 0; ++i) {
-        cpu_relax();
-        if (i % 64 == 0 && parlib_now_us() >= give_up) {
-            while (s->ready.load(std::memory_order_acquire) == 0)
-                kfutex_wait(&s->ready, 0);
-            break;
-        }
-    }
+    while (s->ready.load(std::memory_order_acquire) == 0)
+        kfutex_wait(&s->ready, 0);
     PARLIB_ASSERT(static_cast<size_t>(s->stack_hi - s->stack_lo) >= cls);
     return s;
 }
