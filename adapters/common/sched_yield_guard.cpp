@@ -19,7 +19,8 @@
 // in its DT_NEEDED list) or LD_PRELOADed; a definition in libparlib would
 // lose to libc's when libparlib is only a dependency of a preloaded
 // library. (liblithe_omp's drop-in copies sit behind libc: there the guard
-// is not reached.) Being first, it also catches every other caller's
+// is not reached, and time slicing takes over: parlib interrupts a uthread
+// inside libc's sched_yield.) Being first, it also catches every other caller's
 // sched_yield (parlib's spin backoff, libstdc++'s this_thread::yield),
 // hence the conditions below.
 //

@@ -41,9 +41,20 @@ inline void *ctx_make_frame(void *stack_top, void (*entry)(void *),
     return f;
 }
 
-// The MXCSR / x87 CW slot of a saved context (the word at its sp).
+// The MXCSR / x87 CW slot of a saved context (the word at its sp), in the
+// layout parlib_ctx_resume_from compares. Read as the two stores that wrote
+// it (stmxcsr: 4 bytes, fnstcw: 2): the hand-off reads it right after the
+// save, and one 8-byte load spanning two narrower pending stores cannot be
+// store-forwarded - it waits until both reach the cache (that stall, twice
+// per round trip, was most of why a lightweight hand-off was slower than
+// two switches through vcore context; docs/perf.md).
 inline uint64_t ctx_saved_ctl(const void *sp) {
-    return *static_cast<const uint64_t *>(sp);
+    const auto *p = static_cast<const unsigned char *>(sp);
+    uint32_t mxcsr;
+    uint16_t cw;
+    __builtin_memcpy(&mxcsr, p, 4);
+    __builtin_memcpy(&cw, p + 4, 2);
+    return mxcsr | (uint64_t{cw} << 32);
 }
 
 inline uint64_t read_fsbase() {

@@ -15,11 +15,33 @@
 // into vcore context (uthread_interrupt_yield), leaving it "current"; when
 // it is resumed - possibly on another vcore - the handler returns and
 // sigreturn restores the full interrupted register state there.
+//
+// One piece of libc is not excluded: sched_yield itself, when user code
+// called it (its return address, at the top of the stack in that leaf
+// function, is outside the excluded objects). It takes no lock, and a
+// uthread that spins with sched_yield spends nearly all its time there, so
+// excluding it would defer nearly every notification (OpenBLAS's waits
+// reach libc's sched_yield directly when lithe's interposer is not first
+// in lookup order).
+//
+// Deferred notifications are re-delivered. A notification deferred because
+// notifications are disabled is taken by uth_enable_notifs; one that lands
+// in vcore context is for handle_events. But one that lands in excluded code,
+// or in the window where the vcore switches to a uthread (after its last
+// handle_events), would be lost if the uthread then ran user code for ever
+// (a busy-wait). So those deferrals arm the vcore's re-delivery timer (a
+// POSIX timer that signals the vcore's own thread, SI_TIMER), first after
+// kRetryFirstNs, doubling up to kRetryMaxNs; the counter resets when a
+// notification is taken or handle_events runs. A timer signal that finds
+// notif_pending clear (taken meanwhile) does nothing, so a stale timer never
+// interrupts anything; a timer signal landing in vcore context re-arms
+// nothing (that vcore handles events before it runs a uthread).
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -79,22 +101,85 @@ int collect_ranges(struct dl_phdr_info *info, size_t, void *arg) {
     return 0;
 }
 
-void notif_handler(int, siginfo_t *, void *ucv) {
+constexpr uint64_t kRetryFirstNs = 20000;   // 20 µs
+constexpr uint64_t kRetryMaxNs = 2000000;   // 2 ms
+
+// libc's sched_yield: [lo, hi) (see the file comment).
+Range g_sched_yield{0, 0};
+
+void find_sched_yield() {
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (!libc) return;
+    void *f = dlsym(libc, "sched_yield");
+    Dl_info info;
+    void *extra = nullptr;  // the symbol's ElfW(Sym)
+    if (!f || !dladdr1(f, &info, &extra, RTLD_DL_SYMENT) || !extra) {
+        dlclose(libc);
+        return;
+    }
+    const auto *sym = static_cast<const ElfW(Sym) *>(extra);
+    if (sym->st_size) {
+        auto lo = reinterpret_cast<uintptr_t>(f);
+        g_sched_yield = {lo, lo + sym->st_size};
+    }
+    dlclose(libc);
+}
+
+// The interrupted code is libc's sched_yield called from code that is not
+// excluded.
+bool in_user_sched_yield(uintptr_t rip, uintptr_t rsp) {
+    if (rip < g_sched_yield.lo || rip >= g_sched_yield.hi) return false;
+    uintptr_t ret = *reinterpret_cast<const uintptr_t *>(rsp);
+    return !notif_rip_excluded(ret);
+}
+
+// Signal handler context, on v's own thread.
+void arm_retry(Vcore *v) {
+    if (!v->has_notif_timer) return;
+    uint32_t n = v->notif_retries.load(std::memory_order_relaxed);
+    v->notif_retries.store(n + 1, std::memory_order_relaxed);
+    uint64_t ns = n < 7 ? kRetryFirstNs << n : kRetryMaxNs;
+    if (ns > kRetryMaxNs) ns = kRetryMaxNs;
+    struct itimerspec its {};
+    its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000u);
+    its.it_value.tv_nsec = static_cast<long>(ns % 1000000000u);
+    timer_settime(static_cast<timer_t>(v->notif_timer), 0, &its, nullptr);
+}
+
+void notif_handler(int, siginfo_t *si, void *ucv) {
     int saved_errno = errno;
     Vcore *v = tls_vcore;
     if (!v) return;  // not a vcore thread (cannot normally happen)
+    bool redelivery = si->si_code == SI_TIMER;
+    if (redelivery && !v->notif_pending.load(std::memory_order_relaxed))
+        return;  // taken since it was deferred
     v->notif_pending.store(1, std::memory_order_relaxed);
     auto *uc = static_cast<ucontext_t *>(ucv);
     auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
     auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-    // Vcore context is never interrupted: it handles events before leaving.
+    // Vcore context is never interrupted: it handles events before leaving
+    // (but it may be past its last handle_events, about to run a uthread).
     if (rsp >= reinterpret_cast<uintptr_t>(v->stack_lo) &&
-        rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096)
+        rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096) {
+        if (!redelivery) arm_retry(v);
+        errno = saved_errno;
         return;
+    }
     uthread *u = tls_self;
-    if (!u || v->current != u) return;
+    if (!u || v->current != u) {  // a hand-off in progress
+        arm_retry(v);
+        errno = saved_errno;
+        return;
+    }
+    // Not preemptible: the notification is only for vcore context. Disabled:
+    // uth_enable_notifs takes it.
     if (!(u->flags & UTHREAD_F_PREEMPTIBLE) || u->notif_disabled > 0) return;
-    if (notif_rip_excluded(rip)) return;
+    if (notif_rip_excluded(rip) && !in_user_sched_yield(rip, rsp)) {
+        arm_retry(v);
+        errno = saved_errno;
+        return;
+    }
+    v->notif_retries.store(0, std::memory_order_relaxed);
     uthread_interrupt_yield();
     errno = saved_errno;
 }
@@ -112,6 +197,7 @@ void notif_init() {
     Anchors a{reinterpret_cast<uintptr_t>(&notif_handler),
               reinterpret_cast<uintptr_t>(dlsym(RTLD_DEFAULT, "malloc"))};
     dl_iterate_phdr(collect_ranges, &a);
+    find_sched_yield();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = notif_handler;
@@ -124,9 +210,53 @@ void notif_init() {
                  "vcore_lib_init: cannot install the notification handler");
 }
 
-bool vcore_has_events(Vcore *v) {
-    return v->events.load(std::memory_order_acquire) != nullptr;
+void notif_thread_init(Vcore *v) {
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = g_notif_signal;
+    sev._sigev_un._tid = v->tid;
+    timer_t t;
+    // Without it deferred notifications wait for the next one (as before
+    // re-delivery existed); nothing else depends on it.
+    if (timer_create(CLOCK_MONOTONIC, &sev, &t) == 0) {
+        v->notif_timer = t;
+        v->has_notif_timer = true;
+    }
 }
+
+
+int handle_vcore_events(Vcore *v) {
+    int n = 0;
+    for (;;) {
+        if (v->notif_pending.load(std::memory_order_relaxed)) {
+            v->notif_pending.store(0, std::memory_order_relaxed);
+            v->notif_retries.store(0, std::memory_order_relaxed);
+        }
+        // Plain load first: the common case (nothing queued) must not pay
+        // for a locked exchange on every vcore entry.
+        if (!v->events.load(std::memory_order_acquire)) return n;
+        event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
+        event_msg *fifo = nullptr;  // reverse: oldest first
+        while (list) {
+            event_msg *next = list->next;
+            list->next = fifo;
+            fifo = list;
+            list = next;
+        }
+        while (fifo) {
+            event_msg *m = fifo;
+            fifo = m->next;
+            unsigned type = m->type;
+            __atomic_store_n(&m->queued, 0, __ATOMIC_RELEASE);
+            event_handler_fn fn =
+                g_handlers[type].fn.load(std::memory_order_acquire);
+            if (fn) fn(m, type, g_handlers[type].data);
+            ++n;
+        }
+    }
+}
+
 
 }  // namespace parlib
 
@@ -176,32 +306,7 @@ void send_event(struct event_msg *msg, unsigned type, int vcoreid,
 int handle_events(void) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "handle_events: not called in vcore context");
-    int n = 0;
-    for (;;) {
-        if (v->notif_pending.load(std::memory_order_relaxed))
-            v->notif_pending.store(0, std::memory_order_relaxed);
-        // Plain load first: the common case (nothing queued) must not pay
-        // for a locked exchange on every vcore entry.
-        if (!v->events.load(std::memory_order_acquire)) return n;
-        event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
-        event_msg *fifo = nullptr;  // reverse: oldest first
-        while (list) {
-            event_msg *next = list->next;
-            list->next = fifo;
-            fifo = list;
-            list = next;
-        }
-        while (fifo) {
-            event_msg *m = fifo;
-            fifo = m->next;
-            unsigned type = m->type;
-            __atomic_store_n(&m->queued, 0, __ATOMIC_RELEASE);
-            event_handler_fn fn =
-                g_handlers[type].fn.load(std::memory_order_acquire);
-            if (fn) fn(m, type, g_handlers[type].data);
-            ++n;
-        }
-    }
+    return handle_vcore_events(v);
 }
 
 }  // extern "C"

@@ -166,7 +166,7 @@ void park_main(void *p) {
     if (uthread *m = g_pending_main.load(std::memory_order_relaxed);
         m && g_pending_main.exchange(nullptr, std::memory_order_acquire))
         g_ops->thread_runnable(m);
-    handle_events();
+    handle_vcore_events(v);
     if (v->current) run_current_uthread();
     g_ops->sched_entry();
     vcore_yield();
@@ -233,8 +233,20 @@ inline void handoff_callbacks(const Handoff &h) {
 
 // Runs below next's saved frame with next's TLS (a full-TLS target) or the
 // vcore's (a lightweight one), already loaded by the switch.
+// Reads one field of a Handoff that the caller has just written. A relaxed
+// atomic load is never merged with its neighbours into one wide load: a
+// load spanning several pending narrower stores cannot be store-forwarded
+// and waits until they reach the cache (docs/perf.md, "hand-off").
+template <class T>
+T fresh(const T &field) {
+    return __atomic_load_n(&field, __ATOMIC_RELAXED);
+}
+
 void handoff_on_next(void *p) {
-    Handoff h = *static_cast<Handoff *>(p);  // from's stack dies once published
+    // A copy: from's stack, which holds *p, dies once from is published.
+    const auto *hp = static_cast<const Handoff *>(p);
+    const Handoff h{fresh(hp->from), fresh(hp->to), fresh(hp->fn),
+                    fresh(hp->arg),  fresh(hp->v),  fresh(hp->exiting)};
     uthread *to = h.to;
     // The control words in effect (nothing here or in a callback changes
     // them): from's, just saved, or unknown if from is exiting.
@@ -266,7 +278,7 @@ void handoff_via_vcore(void *p) {
     if (!(h.from->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     tls_self = nullptr;
     handoff_callbacks(h);
-    handle_events();
+    handle_vcore_events(h.v);
     resume_claimed(h.v, h.to);
 }
 

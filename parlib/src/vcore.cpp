@@ -34,10 +34,8 @@ namespace parlib {
 
 Vcore *g_vcores = nullptr;
 int g_max_vcores = 0;
-thread_local Vcore *tls_vcore __attribute__((tls_model("initial-exec"))) =
-    nullptr;
-thread_local uthread *tls_self __attribute__((tls_model("initial-exec"))) =
-    nullptr;
+__thread Vcore *tls_vcore __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread uthread *tls_self __attribute__((tls_model("initial-exec"))) = nullptr;
 intptr_t g_tls_vcore_off = 0, g_tls_self_off = 0;
 vcore_entry_fn g_vcore_entry = nullptr;
 
@@ -133,6 +131,7 @@ void *vcore_thread_main(void *arg) {
     sigemptyset(&ss);
     sigaddset(&ss, g_notif_signal);
     pthread_sigmask(SIG_UNBLOCK, &ss, nullptr);
+    notif_thread_init(v);
     // Vcores start yielded (PARKED) and wait for their first request.
     while (v->state.load() == kParked) kfutex_wait(&v->state, kParked);
     enter_vcore_context(v);

@@ -28,6 +28,10 @@
 #include "parlib/event.h"
 #include "parlib/uthread.h"
 
+// Everything here is internal to libparlib: hidden, so that calls between
+// its files are direct (no PLT, no interposition) on the switch paths.
+#pragma GCC visibility push(hidden)
+
 namespace parlib {
 
 enum VcoreState : uint32_t { kOnline = 0, kSpinning = 1, kParked = 2 };
@@ -45,6 +49,13 @@ struct alignas(64) Vcore {
     // Written only by this vcore.
     uthread *current = nullptr;
     std::atomic<uint32_t> notif_pending{0};
+    // Re-delivery of a deferred notification (event.cpp): a POSIX timer
+    // that signals this vcore's thread, and the number of re-deliveries since
+    // the last one was taken (backoff). Touched only by this vcore's thread
+    // (its notification handler and handle_events).
+    void *notif_timer = nullptr;  // a timer_t (0 is a valid id)
+    bool has_notif_timer = false;
+    std::atomic<uint32_t> notif_retries{0};
     // Intrusive multi-producer stack of events; consumer takes all at once.
     alignas(64) std::atomic<event_msg *> events{nullptr};
     // Statistics (this vcore writes; anyone may read).
@@ -54,8 +65,12 @@ struct alignas(64) Vcore {
 extern Vcore *g_vcores;
 extern int g_max_vcores;
 
-extern thread_local Vcore *tls_vcore __attribute__((tls_model("initial-exec")));
-extern thread_local uthread *tls_self __attribute__((tls_model("initial-exec")));
+// __thread, not thread_local: an extern thread_local is reached through a
+// wrapper that tests for a dynamic initialiser on every access (a GOT load,
+// a compare and a branch each time, several per switch); __thread variables
+// have constant initialisation by definition.
+extern __thread Vcore *tls_vcore __attribute__((tls_model("initial-exec")));
+extern __thread uthread *tls_self __attribute__((tls_model("initial-exec")));
 
 // Offsets of tls_vcore / tls_self from the thread pointer (same in all TCBs).
 extern intptr_t g_tls_vcore_off, g_tls_self_off;
@@ -74,8 +89,14 @@ bool vcore_wake(Vcore *v);
 // Notification signal (a real-time signal; see event.cpp).
 extern int g_notif_signal;
 void notif_init();
+// On vcore `v`'s own thread, before it runs anything: its re-delivery timer.
+void notif_thread_init(Vcore *v);
 bool notif_rip_excluded(uintptr_t rip);
-bool vcore_has_events(Vcore *v);
+inline bool vcore_has_events(Vcore *v) {
+    return v->events.load(std::memory_order_acquire) != nullptr;
+}
+// handle_events (event.h) on this vcore (the caller is in its vcore context).
+int handle_vcore_events(Vcore *v);
 
 // Static configuration read from the environment at init.
 struct Config {
@@ -89,3 +110,5 @@ struct Config {
 const Config &config();
 
 }  // namespace parlib
+
+#pragma GCC visibility pop

@@ -1,6 +1,9 @@
 // Vcores: request / yield / park cycles, idle vcores not burning CPU, and
 // notifications (EVENT_WAKEUP of a parked vcore; EVENT_INTERRUPT against
 // preemptible, non-preemptible and notification-disabled uthreads).
+// Deferred notifications: one that lands while the uthread is inside libc
+// (a blocking system call) must still interrupt it once it spins in user
+// code, and so must one sent to a uthread spinning on libc's sched_yield.
 // The interrupt properties need a single vcore (the flag a spinner waits
 // for is set by a uthread that can only run on the spinner's vcore), so
 // they run in a child process with PARLIB_VCORES=1 (support/self_exec.hpp),
@@ -8,6 +11,8 @@
 // Uthreads other than main only record results; main asserts.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,6 +310,65 @@ TEST_CASE("child: uth_disable_notifs defers an interrupt", "[.]") {
     REQUIRE(after_enable);
 }
 
+// The spinner blocks its only vcore in poll() (libc); one interrupt is
+// sent once the vcore's thread sleeps there, so the signal lands in libc
+// (poll returns EINTR), where the uthread must not be paused. The spinner
+// then spins in user code for a flag that only the setter, queued behind
+// it on the same vcore, sets: it finishes only if the deferred notification
+// is delivered again.
+TEST_CASE("child: an interrupt deferred in libc is re-delivered", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    pid_t tid = vcore_tids()[0];
+    std::atomic<bool> flag{false}, polling{false}, eintr{false};
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        polling = true;
+        int rc = poll(nullptr, 0, 5000);
+        eintr = rc < 0 && errno == EINTR;
+        while (!flag.load()) __builtin_ia32_pause();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    event_msg m{};
+    std::thread sender([&] {
+        while (!polling.load()) usleep(100);
+        wait_parked(tid);  // asleep in poll
+        send_event(&m, EV_USER + 6, 0, EVENT_INTERRUPT);
+    });
+    fifo::join(spinner);  // returns only if the spinner was preempted
+    fifo::join(setter);
+    sender.join();
+    REQUIRE(eintr);  // the signal did land in libc
+    REQUIRE(g_interrupts_handled == 1);
+}
+
+// The spinner waits by calling libc's sched_yield in a loop, so nearly
+// every signal lands inside libc; one interrupt must still preempt it.
+TEST_CASE("child: an interrupt preempts a uthread spinning on sched_yield",
+          "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    std::atomic<bool> flag{false}, spinning{false};
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        spinning = true;
+        while (!flag.load()) sched_yield();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    event_msg m{};
+    std::thread sender([&] {
+        while (!spinning.load()) usleep(100);
+        usleep(10000);
+        send_event(&m, EV_USER + 6, 0, EVENT_INTERRUPT);
+    });
+    fifo::join(spinner);
+    fifo::join(setter);
+    sender.join();
+    REQUIRE(g_interrupts_handled == 1);
+}
+
 namespace {
 void run_child(const char *name) {
     auto r = selfexec::run(name, {"PARLIB_VCORES=1"}, 30000);
@@ -328,4 +392,14 @@ TEST_CASE("EVENT_INTERRUPT does not preempt a non-preemptible uthread") {
 TEST_CASE("uth_disable_notifs defers interruption until re-enabled") {
     fifo::init();
     run_child("child: uth_disable_notifs defers an interrupt");
+}
+
+TEST_CASE("an interrupt deferred inside libc is delivered again") {
+    fifo::init();
+    run_child("child: an interrupt deferred in libc is re-delivered");
+}
+
+TEST_CASE("an interrupt preempts a uthread spinning on libc's sched_yield") {
+    fifo::init();
+    run_child("child: an interrupt preempts a uthread spinning on sched_yield");
 }

@@ -17,14 +17,12 @@
 //    teammates in the region's run queue.
 //
 // Lost notifications: parlib defers an interrupt that lands in parlib, libc
-// or the loader, or while notifications are disabled, until the uthread
-// re-enables them or its vcore next enters vcore context; a member that
-// then spins in user code would keep it (it also happens when an event
-// arrives while its vcore is between vcore context and the uthread). So
-// every tick signals again: each hart has a ring of kKicks messages (a
-// queued message cannot be re-sent), and the tick is driven by kAlarms
-// alarms, each re-armed kAlarms slices ahead by its own callback: if some
-// are stuck on a busy vcore, the next ones still fire and signal it. A member
+// or the loader, or while notifications are disabled, and re-delivers it
+// until it is taken (docs/parlib.md). Besides, every tick signals again:
+// each hart has a ring of kKicks messages (a queued message cannot be
+// re-sent), and the tick is driven by kAlarms alarms, each re-armed kAlarms
+// slices ahead by its own callback: if some are stuck on a busy vcore, the
+// next ones still fire and signal it. A member
 // becomes preemptible with notifications disabled around the switch, so a
 // notification that arrived just before is taken at once.
 //
