@@ -1,16 +1,18 @@
-/* omp_stub_alloc.c: the documented boundary. Memory allocators are not
- * implemented, so under liblithe_omp this program must stop with a
- * message naming omp_alloc (expect_abort.sh checks it), never run the
- * original runtime's allocator. Against the original runtime it
- * succeeds. */
+/* omp_stub.c: the documented boundary. An entry point liblithe_omp does
+ * not implement stops the program with a message naming it
+ * (expect_abort.sh checks it), never runs the original runtime's code:
+ * gcc's `error` directive with severity(warning) (GOMP_warning), clang's
+ * kmp_set_blocktime (a libomp extension). Against the original runtime
+ * the program succeeds. */
 #include <omp.h>
 
 #include "check.h"
 
 int main(void) {
-    int *p = omp_alloc(64 * sizeof(int), omp_default_mem_alloc);
-    CHECK(p != NULL);
-    p[63] = 1;
-    omp_free(p, omp_default_mem_alloc);
+#ifdef __clang__
+    kmp_set_blocktime(0);
+#else
+#pragma omp error at(execution) severity(warning) message("omp_stub")
+#endif
     return 0;
 }
