@@ -266,3 +266,4 @@ OMP_API void kmp_set_defaults(const char *str) {
         }
     }
 }
+OMP_API void kmpc_set_defaults(const char *str) { kmp_set_defaults(str); }
