@@ -85,6 +85,9 @@ static void affinity_format(void) {
         bad += strcmp(out, "21") != 0 || n != 5;
     }
     CHECK(bad == 0);
+    /* zero padding keeps the sign first: ancestor of level 0 is -1 */
+    omp_capture_affinity(buf, sizeof buf, "%0.5{ancestor_tnum}|%0.3L");
+    CHECK(strcmp(buf, "-0001|000") == 0);
 }
 
 static void teams_icvs(void) {

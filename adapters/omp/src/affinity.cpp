@@ -141,8 +141,12 @@ std::string expand(const std::string &fmt) {
         }
         i = end;
         if (v.size() < width) {
-            std::string pad(width - v.size(), zero && right ? '0' : ' ');
-            v = right ? pad + v : v + pad;
+            bool zeros = zero && right;
+            std::string pad(width - v.size(), zeros ? '0' : ' ');
+            if (zeros && v[0] == '-')  // as printf's %0*d: sign first
+                v = '-' + pad + v.substr(1);
+            else
+                v = right ? pad + v : v + pad;
         }
         out += v;
     }

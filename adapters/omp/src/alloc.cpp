@@ -166,6 +166,36 @@ void release(void *p, const char *who) {
     free(hd->base);
 }
 
+// realloc() of the block itself, when that keeps the layout: no extra
+// alignment before or after, and the pool, if any, is the block's own
+// (then only the size difference is charged, as libgomp does: a block
+// may grow to most of its pool). nullptr if not applicable or failed.
+void *realloc_in_place(void *p, uintptr_t h, size_t size, const char *who) {
+    Header *old = header_of(p);
+    Allocator *a = custom(h, who);
+    Allocator *oa = custom(old->handle, who);
+    if (static_cast<char *>(p) - static_cast<char *>(old->base) !=
+        sizeof(Header))
+        return nullptr;
+    if (a && a->alignment > kMinAlign) return nullptr;
+    bool pooled = (a && a->pool_size != SIZE_MAX) ||
+                  (oa && oa->pool_size != SIZE_MAX);
+    if (pooled && a != oa) return nullptr;
+    size_t total;
+    if (__builtin_add_overflow(size, sizeof(Header), &total)) return nullptr;
+    size_t was = old->charged;
+    if (total > was && !charge(a, total - was)) return nullptr;
+    void *base = realloc(old->base, total);
+    if (!base) {
+        if (total > was) refund(a, total - was);
+        return nullptr;
+    }
+    if (total < was) refund(a, was - total);
+    auto *hd = static_cast<Header *>(base);
+    *hd = Header{base, total, size, h};
+    return hd + 1;
+}
+
 void *reallocate(void *p, size_t size, uintptr_t h, uintptr_t free_h,
                  const char *who) {
     if (!p) return allocate(h, 1, size, false, who);
@@ -175,6 +205,8 @@ void *reallocate(void *p, size_t size, uintptr_t h, uintptr_t free_h,
         return nullptr;
     }
     Header *old = header_of(p);
+    if (void *q = realloc_in_place(p, h ? resolve(h) : old->handle, size, who))
+        return q;
     void *q = allocate(h ? h : old->handle, 1, size, false, who);
     if (!q) return nullptr;  // the old block stays valid
     memcpy(q, p, size < old->size ? size : old->size);
