@@ -7,7 +7,10 @@
  * gcc only (libgomp's host fallback; clang calls the region inline and
  * libomp has no omp_target_* routines, they are libomptarget's): the
  * region runs as a new initial thread (level 0, its own thread_limit),
- * and the device memory routines for the host device. */
+ * and the device memory routines for the host device; a nonexistent
+ * device falls back to the host, except under OMP_TARGET_OFFLOAD=mandatory
+ * (test .mandatory: the program must stop at `device(1)`, after the host
+ * device's regions ran). */
 #include <omp.h>
 #include <string.h>
 
@@ -120,6 +123,21 @@ static void initial_thread(void) {
     CHECK(bad == 0);
 }
 
+static void devices(void) {
+    const char *v = getenv("OMP_TARGET_OFFLOAD");
+    int mandatory = v && strcmp(v, "mandatory") == 0;
+    int x = 0;
+#pragma omp target map(tofrom : x) device(omp_get_initial_device())
+    x += 1;
+#pragma omp target map(tofrom : x) if (0)
+    x += 1;
+    CHECK(x == 2);
+    if (mandatory) fprintf(stderr, "reached device(1)\n");
+#pragma omp target map(tofrom : x) device(1)
+    x += 1;
+    CHECK(!mandatory && x == 3);
+}
+
 static void device_memory(void) {
     int h = omp_get_initial_device();
     CHECK(omp_target_alloc(16, 5) == NULL);
@@ -161,6 +179,7 @@ int main(void) {
 #ifndef __clang__
     initial_thread();
     device_memory();
+    devices();
 #endif
     return 0;
 }

@@ -17,8 +17,10 @@
 // it calls the outlined target region directly on the host, and `target
 // nowait` allocates the region's task with __kmpc_omp_target_task_alloc,
 // which libomp (and this file) treat as __kmpc_omp_task_alloc.
-// OMP_TARGET_OFFLOAD=mandatory makes every target construct stop with a
-// message (there is no device to offload to), as both runtimes do.
+// OMP_TARGET_OFFLOAD=mandatory makes a target construct stop with a
+// message when it names a device other than the host (libgomp's rule:
+// the initial device, the default device when that is the host, and
+// if(false)'s host-fallback id are allowed).
 #include <errno.h>
 #include <strings.h>
 
@@ -36,6 +38,7 @@ extern "C" void GOMP_task(void (*fn)(void *), void *data,
                           void (*cpyfn)(void *, void *), long arg_size,
                           long arg_align, bool if_clause, unsigned flags,
                           void **depend, int priority, void *detach);
+extern "C" int omp_get_default_device(void);
 extern "C" void *__kmpc_omp_task_alloc(void *loc, int gtid, int flags,
                                        size_t task_size, size_t shareds_size,
                                        int (*routine)(int, void *));
@@ -64,10 +67,15 @@ int offload_policy() {
     return p;
 }
 
-void check_offload(const char *who) {
-    if (offload_policy() == kOffloadMandatory)
-        fatal("%s: OMP_TARGET_OFFLOAD=mandatory, but no device is available",
-              who);
+constexpr int kDeviceIcv = -1;           // GOMP_DEVICE_ICV: default device
+constexpr int kDeviceHostFallback = -2;  // GOMP_DEVICE_HOST_FALLBACK
+
+void check_offload(const char *who, int device) {
+    if (device == kDeviceIcv) device = omp_get_default_device();
+    if (offload_policy() == kOffloadMandatory && device != 0 &&
+        device != kDeviceHostFallback)
+        fatal("%s: OMP_TARGET_OFFLOAD=mandatory, but device %d does not "
+              "exist (the host is the only device)", who, device);
 }
 
 bool host_device(int d) { return d == 0; }
@@ -193,11 +201,11 @@ bool copy_rect(char *dst, const char *src, size_t esz, int dims,
 
 using namespace lomp;
 
-OMP_API void GOMP_target_ext(int, void (*fn)(void *), size_t mapnum,
+OMP_API void GOMP_target_ext(int device, void (*fn)(void *), size_t mapnum,
                              void **hostaddrs, size_t *sizes,
                              unsigned short *kinds, unsigned flags,
                              void **depend, void **args) {
-    check_offload("GOMP_target_ext");
+    check_offload("GOMP_target_ext", device);
     Region r{fn, mapnum, args_thread_limit(args),
              block_align(mapnum, kinds)};
     size_t size = pack(r, hostaddrs, sizes, kinds, nullptr);
@@ -219,36 +227,36 @@ OMP_API void GOMP_target_ext(int, void (*fn)(void *), size_t mapnum,
 }
 
 // GOMP 4.0 forms (no firstprivate map kinds, no depend).
-OMP_API void GOMP_target(int, void (*fn)(void *), const void *,
+OMP_API void GOMP_target(int device, void (*fn)(void *), const void *,
                          size_t, void **hostaddrs, size_t *,
                          unsigned char *) {
-    check_offload("GOMP_target");
+    check_offload("GOMP_target", device);
     run_as_initial_thread(fn, hostaddrs, 0);
 }
-OMP_API void GOMP_target_data(int, const void *, size_t, void **, size_t *,
+OMP_API void GOMP_target_data(int device, const void *, size_t, void **, size_t *,
                               unsigned char *) {
-    check_offload("GOMP_target_data");
+    check_offload("GOMP_target_data", device);
 }
-OMP_API void GOMP_target_update(int, const void *, size_t, void **,
+OMP_API void GOMP_target_update(int device, const void *, size_t, void **,
                                 size_t *, unsigned char *) {
-    check_offload("GOMP_target_update");
+    check_offload("GOMP_target_update", device);
 }
 
-OMP_API void GOMP_target_data_ext(int, size_t, void **, size_t *,
+OMP_API void GOMP_target_data_ext(int device, size_t, void **, size_t *,
                                   unsigned short *) {
-    check_offload("GOMP_target_data_ext");
+    check_offload("GOMP_target_data_ext", device);
 }
 OMP_API void GOMP_target_end_data(void) {}
-OMP_API void GOMP_target_update_ext(int, size_t, void **, size_t *,
+OMP_API void GOMP_target_update_ext(int device, size_t, void **, size_t *,
                                     unsigned short *, unsigned flags,
                                     void **depend) {
-    check_offload("GOMP_target_update_ext");
+    check_offload("GOMP_target_update_ext", device);
     data_task(flags, depend);
 }
-OMP_API void GOMP_target_enter_exit_data(int, size_t, void **, size_t *,
+OMP_API void GOMP_target_enter_exit_data(int device, size_t, void **, size_t *,
                                          unsigned short *, unsigned flags,
                                          void **depend) {
-    check_offload("GOMP_target_enter_exit_data");
+    check_offload("GOMP_target_enter_exit_data", device);
     data_task(flags, depend);
 }
 
