@@ -204,8 +204,9 @@ int __kmpc_dispatch_next_4(ident *, int, int *, int *, int *, int *);
 void __kmpc_barrier(ident *, int);
 
 /* All members take chunks of [0, 997) with schedule `sched` and simd
- * width 4; non-last chunks are multiples of `mult`; each iteration once. */
-static void simd_loop(int sched, int mult) {
+ * width 4; non-last chunks are multiples of `mult` (`exact`: equal to it,
+ * and the last no larger); each iteration once. */
+static void simd_loop(int sched, int mult, int exact) {
     enum { TRIP = 997 };
     static int hits[TRIP];
     memset(hits, 0, sizeof hits);
@@ -219,6 +220,7 @@ static void simd_loop(int sched, int mult) {
             int n = ub - lb + 1;
             bad += st != 1 || n < 1 || ub >= TRIP;
             if (!last) bad += n % mult != 0 || lb % 4 != 0;
+            if (exact) bad += last ? n > mult : n != mult;
             for (int i = lb; i <= ub; ++i) {
 #pragma omp atomic
                 hits[i]++;
@@ -230,13 +232,15 @@ static void simd_loop(int sched, int mult) {
 }
 
 static void simd_schedules(void) {
-    simd_loop(46, 4); /* kmp_sch_guided_simd */
+    simd_loop(46, 4, 0); /* kmp_sch_guided_simd */
     omp_set_schedule(omp_sched_dynamic, 2);
-    simd_loop(47, 8); /* kmp_sch_runtime_simd: chunk 2 x width 4 */
+    simd_loop(47, 8, 1); /* kmp_sch_runtime_simd: chunk 2 x width 4 */
     omp_set_schedule(omp_sched_guided, 3);
-    simd_loop(47, 12);
+    simd_loop(47, 12, 0);
     omp_set_schedule(omp_sched_static, 0);
-    simd_loop(47, 4);
+    simd_loop(47, 4, 0); /* one balanced block per member */
+    omp_set_schedule(omp_sched_static, 1);
+    simd_loop(47, 4, 1); /* static,1 x width 4 */
 }
 
 static void set_defaults(void) {

@@ -110,8 +110,9 @@ constexpr int kOrderedOffset = 32;
 // (runtime: of width * run-sched chunk), as libomp hands out. They run as
 // ordinary loops over "wide" iterations of that many iterations each;
 // dispatch_next turns a wide chunk back into iterations, cutting the last
-// one at the loop's end. runtime_simd with a static or auto run-sched
-// gives each member one balanced block, as libomp's static_balanced_chunked.
+// one at the loop's end. runtime_simd with an unchunked static or auto
+// run-sched gives each member one balanced block, as libomp's
+// static_balanced_chunked; static,n gives chunks of width * n.
 template <typename T, typename ST>
 void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
     sched &= ~kModifiers;
@@ -139,7 +140,7 @@ void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
         uint64_t rc;
         k = resolve_runtime(&rc);
         width = c ? c : 1;
-        if (k == kStatic || k == kAuto) {
+        if ((k == kStatic && rc == 0) || k == kAuto) {
             k = kStatic;
             c = 0;
         } else {

@@ -105,7 +105,7 @@ char long_name(const std::string &n) {
 
 // Expands `fmt`: %[0][.][width]type or %[0][.][width]{name}; '0' pads
 // with zeros, '.' right-justifies (default: left), %% is '%'. An unknown
-// field is copied as written.
+// field expands to "undefined" (as libomp; libgomp stops the program).
 std::string expand(const std::string &fmt) {
     std::string out;
     for (size_t i = 0; i < fmt.size(); ++i) {
@@ -113,7 +113,7 @@ std::string expand(const std::string &fmt) {
             out += fmt[i];
             continue;
         }
-        size_t start = i++;
+        ++i;
         if (i < fmt.size() && fmt[i] == '%') {
             out += '%';
             continue;
@@ -134,12 +134,12 @@ std::string expand(const std::string &fmt) {
             type = fmt[i];
         }
         std::string v;
-        if (end == std::string::npos || !field(type, &v)) {
-            out += fmt.substr(start, (end == std::string::npos ? fmt.size() : end + 1) - start);
-            i = end == std::string::npos ? fmt.size() : end;
-            continue;
+        if (end == std::string::npos) {
+            out += "undefined";
+            break;
         }
         i = end;
+        if (!field(type, &v)) v = "undefined";
         if (v.size() < width) {
             bool zeros = zero && right;
             std::string pad(width - v.size(), zeros ? '0' : ' ');

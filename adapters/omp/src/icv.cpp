@@ -260,6 +260,8 @@ OMP_API void kmp_set_defaults(const char *str) {
             omp_set_teams_thread_limit(atoi(v));
         } else if (name == "OMP_AFFINITY_FORMAT") {
             omp_set_affinity_format(v);
+        } else if (name == "OMP_TARGET_OFFLOAD") {
+            set_target_offload(v);
         } else {
             fprintf(stderr, "lithe-omp: kmp_set_defaults: %s cannot be "
                     "changed at run time here (ignored)\n", name.c_str());

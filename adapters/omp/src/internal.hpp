@@ -94,6 +94,8 @@ void display_env(const Globals &g, const Icv &icv, bool verbose);
 // body prints its affinity line if it has not printed one for this
 // (level, member number, team size) yet.
 void display_affinity_hook();
+// kmp_set_defaults("OMP_TARGET_OFFLOAD=...") (target.cpp).
+void set_target_offload(const char *v);
 // OMP_ALLOCATOR's value as an allocator handle (alloc.cpp).
 uintptr_t parse_allocator(const char *v);
 

@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <cstddef>
 #include <cstdint>
@@ -57,15 +58,17 @@ constexpr intptr_t kArgThreadLimit = 2 << 8;
 constexpr int kArgValueShift = 16;
 enum Offload { kOffloadDisabled, kOffloadDefault, kOffloadMandatory };
 
-int offload_policy() {
-    static const int p = [] {
-        const char *v = getenv("OMP_TARGET_OFFLOAD");
-        if (v && strcasecmp(v, "mandatory") == 0) return kOffloadMandatory;
-        if (v && strcasecmp(v, "disabled") == 0) return kOffloadDisabled;
-        return kOffloadDefault;
-    }();
-    return p;
+int parse_offload(const char *v) {
+    if (v && strcasecmp(v, "mandatory") == 0) return kOffloadMandatory;
+    if (v && strcasecmp(v, "disabled") == 0) return kOffloadDisabled;
+    return kOffloadDefault;  // unset or not a valid value, as libomp
 }
+// target-offload-var: OMP_TARGET_OFFLOAD, or kmp_set_defaults later.
+std::atomic<int> &offload_var() {
+    static std::atomic<int> v{parse_offload(getenv("OMP_TARGET_OFFLOAD"))};
+    return v;
+}
+int offload_policy() { return offload_var().load(std::memory_order_relaxed); }
 
 constexpr int kDeviceIcv = -1;           // GOMP_DEVICE_ICV: default device
 constexpr int kDeviceHostFallback = -2;  // GOMP_DEVICE_HOST_FALLBACK
@@ -197,6 +200,11 @@ bool copy_rect(char *dst, const char *src, size_t esz, int dims,
 }
 
 }  // namespace
+
+void set_target_offload(const char *v) {
+    offload_var().store(parse_offload(v), std::memory_order_relaxed);
+}
+
 }  // namespace lomp
 
 using namespace lomp;

@@ -145,6 +145,14 @@ OMP_API void __kmpc_push_num_teams(void *, int, int num_teams,
     m->push_teams_threads = num_threads;
 }
 
+// OpenMP 5.1 num_teams(lb : ub): any count in [lb, ub] is valid; the
+// league runs one team after another here, so the smallest (lb; ub alone
+// when lb is 0, as num_teams(ub)).
+OMP_API void __kmpc_push_num_teams_51(void *loc, int gtid, int lb, int ub,
+                                      int num_threads) {
+    __kmpc_push_num_teams(loc, gtid, lb > 0 ? lb : ub, num_threads);
+}
+
 OMP_API void __kmpc_fork_teams(void *, int argc, void (*microtask)(), ...) {
     va_list ap;
     va_start(ap, microtask);
