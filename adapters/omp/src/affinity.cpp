@@ -10,7 +10,10 @@
 // answers without OMP_PLACES).
 // The format is one global string guarded by a Spin (any thread may set
 // or read it). Default: libgomp's "level %L thread %i affinity %A".
-// Output goes to stderr, as libgomp's.
+// Output: omp_display_affinity (the name gcc programs call) writes to
+// stderr, as libgomp; ompc_display_affinity (what clang's omp.h maps the
+// call to) and the OMP_DISPLAY_AFFINITY lines write to stdout, as libomp
+// (LLVM's tests read them there).
 #include <sched.h>
 #include <strings.h>
 #include <sys/syscall.h>
@@ -162,10 +165,11 @@ size_t copy_out(const std::string &s, char *buf, size_t size) {
     return s.size();
 }
 
-void display(const char *fmt) {
+void display(const char *fmt, FILE *out) {
     std::string line =
         expand(fmt && *fmt ? std::string(fmt) : current_format()) + "\n";
-    fwrite(line.data(), 1, line.size(), stderr);
+    fwrite(line.data(), 1, line.size(), out);
+    fflush(out);
 }
 
 bool display_affinity_on() {
@@ -188,7 +192,7 @@ void display_affinity_hook() {
     last_level = m->level;
     last_tid = m->tid;
     last_n = m->team->n;
-    display(nullptr);
+    display(nullptr, stdout);
 }
 
 }  // namespace lomp
@@ -205,7 +209,7 @@ OMP_API void omp_set_affinity_format(const char *fmt) {
 OMP_API size_t omp_get_affinity_format(char *buf, size_t size) {
     return copy_out(current_format(), buf, size);
 }
-OMP_API void omp_display_affinity(const char *fmt) { display(fmt); }
+OMP_API void omp_display_affinity(const char *fmt) { display(fmt, stderr); }
 OMP_API size_t omp_capture_affinity(char *buf, size_t size, const char *fmt) {
     return copy_out(expand(fmt && *fmt ? std::string(fmt) : current_format()),
                     buf, size);
@@ -216,7 +220,7 @@ OMP_API void ompc_set_affinity_format(const char *fmt) {
 OMP_API size_t ompc_get_affinity_format(char *buf, size_t size) {
     return omp_get_affinity_format(buf, size);
 }
-OMP_API void ompc_display_affinity(const char *fmt) { display(fmt); }
+OMP_API void ompc_display_affinity(const char *fmt) { display(fmt, stdout); }
 OMP_API size_t ompc_capture_affinity(char *buf, size_t size, const char *fmt) {
     return omp_capture_affinity(buf, size, fmt);
 }

@@ -78,6 +78,7 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     t.master = &m;
     set_self(&m);
     if (t.n == 1) {
+        display_affinity_hook();
         body(data);
         task_member_end(&t);
     } else {
@@ -108,6 +109,7 @@ void serialized_push() {
     init_master(m, t, enc);
     t->master = m;
     set_self(m);
+    display_affinity_hook();
 }
 
 void serialized_pop() {
