@@ -8,7 +8,8 @@
  * clang only: libomp's simd schedules (__kmpc_dispatch_init 46 and 47:
  * non-last chunks are multiples of the simd width, every iteration runs
  * once) and kmp_set_defaults. Lithe-only: no places, the default affinity
- * format, pause fails inside a region, kmp_set_defaults's effect. */
+ * format, pause fails inside a region, kmp_set_defaults's effect,
+ * OMP_DISPLAY_AFFINITY's lines (test .display_affinity). */
 #include <fcntl.h>
 #include <omp.h>
 #include <stdint.h>
@@ -88,6 +89,31 @@ static void affinity_format(void) {
     /* zero padding keeps the sign first: ancestor of level 0 is -1 */
     omp_capture_affinity(buf, sizeof buf, "%0.5{ancestor_tnum}|%0.3L");
     CHECK(strcmp(buf, "-0001|000") == 0);
+}
+
+/* OMP_DISPLAY_AFFINITY=true (test .display_affinity, lithe): each member
+ * of a region with a new team size prints one line, once. */
+static volatile int region5_ran;
+static void region5(void) { /* not empty: gcc drops empty regions */
+    for (int r = 0; r < 2; ++r) {
+#pragma omp parallel num_threads(5)
+        {
+#pragma omp atomic
+            region5_ran++;
+        }
+    }
+}
+static void display_affinity_env(void) {
+    const char *v = getenv("OMP_DISPLAY_AFFINITY");
+    if (!v || strcmp(v, "true") != 0 || !under_lithe()) return;
+    omp_set_affinity_format("DA %n/%N");
+    const char *s = capture(region5);
+    for (int k = 0; k < 5; ++k) {
+        char want[32];
+        snprintf(want, sizeof want, "DA %d/5\n", k);
+        const char *hit = strstr(s, want);
+        CHECK(hit && !strstr(hit + 1, want));
+    }
 }
 
 static void teams_icvs(void) {
@@ -259,6 +285,7 @@ static void set_defaults(void) {
 int main(void) {
     display();
     affinity_format();
+    display_affinity_env();
     teams_icvs();
     monotonic();
     pause_and_tool();
