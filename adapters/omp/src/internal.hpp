@@ -247,8 +247,9 @@ struct Member {
     uint64_t chunk_first = 0, chunk_end = 0;
     uint64_t base = 0, step = 0;  // ABI view of `loop`: i-th iteration's
                                   // value is base + i*step (mod 2^64)
-    uint64_t simd_width = 1;  // kmpc simd schedules: iterations per loop
-    uint64_t simd_trip = 0;   // iteration (abi_kmpc.cpp), and their count
+    // kmpc simd schedules (abi_kmpc.cpp): `loop` counts groups of
+    // simd_width iterations; simd_trip is the real iteration count.
+    uint64_t simd_width = 1, simd_trip = 0;
     Task *task = nullptr;      // task running now (nullptr: implicit task)
     Task *implicit = nullptr;  // this member's implicit task, lazily made
     uint64_t dx_seq = 0;       // doacross loops started in `team`
