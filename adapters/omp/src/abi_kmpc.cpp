@@ -3,6 +3,7 @@
 // barrier.cpp, loops.cpp and sync.cpp. Loop bounds are inclusive here.
 // Entry points not defined in this file or reduction.cpp abort through
 // the generated stubs (docs/omp.md lists them).
+#include <algorithm>
 #include <cstdarg>
 #include <type_traits>
 
@@ -34,7 +35,8 @@ enum {
     kSchStaticChunked = 33, kSchStatic = 34, kSchDynamic = 35,
     kSchGuided = 36, kSchRuntime = 37, kSchAuto = 38, kSchTrapezoidal = 39,
     kSchStaticGreedy = 40, kSchStaticBalanced = 41, kSchGuidedIter = 42,
-    kSchGuidedAnalytic = 43, kSchStaticSteal = 44,
+    kSchGuidedAnalytic = 43, kSchStaticSteal = 44, kSchGuidedSimd = 46,
+    kSchRuntimeSimd = 47,
     kSchDistChunked = 91, kSchDist = 92,  // distribute: over the league
 };
 
@@ -103,6 +105,14 @@ void static_init(int sched, int *plast, T *plower, T *pupper, ST *pstride,
 // ... kmp_ord_auto = 70).
 constexpr int kOrderedOffset = 32;
 
+// simd schedules (46 guided_simd, 47 runtime_simd; `chunk` is the simd
+// width): every chunk but the loop's last is a multiple of the width
+// (runtime: of width * run-sched chunk), as libomp hands out. They run as
+// ordinary loops over "wide" iterations of that many iterations each;
+// dispatch_next turns a wide chunk back into iterations, cutting the last
+// one at the loop's end. runtime_simd with an unchunked static or auto
+// run-sched gives each member one balanced block, as libomp's
+// static_balanced_chunked; static,n gives chunks of width * n.
 template <typename T, typename ST>
 void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
     sched &= ~kModifiers;
@@ -110,6 +120,7 @@ void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
                    sched <= kSchAuto + kOrderedOffset;
     if (ordered) sched -= kOrderedOffset;
     uint64_t c = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
+    uint64_t width = 1;
     SchedKind k;
     switch (sched) {
     case kSchStatic: case kSchStaticGreedy: case kSchStaticBalanced:
@@ -120,13 +131,34 @@ void dispatch_init(int sched, T lb, T ub, ST st, ST chunk) {
     case kSchGuidedAnalytic: k = kGuided; break;
     case kSchRuntime: k = resolve_runtime(&c); break;
     case kSchAuto: k = kAuto; break;
+    case kSchGuidedSimd:
+        k = kGuided;
+        width = c ? c : 1;
+        c = 1;
+        break;
+    case kSchRuntimeSimd: {
+        uint64_t rc;
+        k = resolve_runtime(&rc);
+        width = c ? c : 1;
+        if ((k == kStatic && rc == 0) || k == kAuto) {
+            k = kStatic;
+            c = 0;
+        } else {
+            width *= rc ? rc : 1;
+            c = 1;
+        }
+        break;
+    }
     default:
         lithe_omp_unimplemented("__kmpc_dispatch_init with this schedule");
     }
     Member *m = self();
-    loop_start(k, c, trip_count(lb, ub, st), ordered);
+    uint64_t trip = trip_count(lb, ub, st);
+    loop_start(k, c, (trip + width - 1) / width, ordered);
     m->base = static_cast<uint64_t>(lb);
     m->step = static_cast<uint64_t>(static_cast<int64_t>(st));
+    m->simd_width = width;
+    m->simd_trip = trip;
 }
 
 template <typename T, typename ST>
@@ -135,6 +167,10 @@ int dispatch_next(int *plast, T *plb, T *pub, ST *pst) {
     bool last;
     if (!loop_next(&first, &cnt, &last)) return 0;
     Member *m = self();
+    if (m->simd_width > 1) {
+        first *= m->simd_width;
+        cnt = std::min(cnt * m->simd_width, m->simd_trip - first);
+    }
     *plb = static_cast<T>(m->base + first * m->step);
     *pub = static_cast<T>(m->base + (first + cnt - 1) * m->step);
     if (pst) *pst = static_cast<ST>(m->step);

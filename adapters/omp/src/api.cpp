@@ -1,8 +1,12 @@
 // api.cpp: the omp_* query and setter routines (the lock routines are in
 // sync.cpp). Setters change the calling member's ICVs only, as the spec's
-// data-environment ICVs require. Devices, places, cancellation and tasks
-// report the host-only, no-places answers (the task and cancellation
-// queries are in task.cpp).
+// data-environment ICVs require. Devices report the host-only answers
+// (device routines: target.cpp; places: affinity.cpp; allocators:
+// alloc.cpp; the task and cancellation queries are in task.cpp).
+// Pausing (omp_pause_resource*) succeeds outside parallel regions and
+// releases nothing: hot-team member contexts stay docked (team.cpp), they
+// hold no hart while docked. There is no OMPT tool: omp_control_tool says
+// so (omp_control_tool_notool).
 #include <time.h>
 
 #include <algorithm>
@@ -59,16 +63,20 @@ OMP_API int omp_get_team_size(int level) {
     return m ? m->team->n : -1;
 }
 
+// The monotonic modifier (omp_sched_monotonic, the sign bit) is kept and
+// given back by omp_get_schedule; schedules honour it anyway (every
+// schedule here hands out chunks in increasing order per member).
 OMP_API void omp_set_schedule(int kind, int chunk) {
     Icv &icv = self()->icv;
-    int k = kind & ~INT_MIN;  // drop the monotonic modifier bit
+    int k = kind & ~INT_MIN;
     if (k < kStatic || k > kAuto) return;
     icv.run_sched = static_cast<SchedKind>(k);
+    icv.run_monotonic = (kind & INT_MIN) != 0;
     icv.run_chunk = chunk > 0 ? chunk : 0;
 }
 OMP_API void omp_get_schedule(int *kind, int *chunk) {
     const Icv &icv = self()->icv;
-    *kind = icv.run_sched;
+    *kind = icv.run_sched | (icv.run_monotonic ? INT_MIN : 0);
     *chunk = static_cast<int>(icv.run_chunk);
 }
 
@@ -83,11 +91,27 @@ OMP_API double omp_get_wtick(void) {
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-OMP_API int omp_get_proc_bind(void) { return 0; }
-OMP_API int omp_get_num_places(void) { return 0; }
 OMP_API int omp_get_default_device(void) { return 0; }
 OMP_API void omp_set_default_device(int) {}
 OMP_API int omp_get_num_devices(void) { return 0; }
 OMP_API int omp_is_initial_device(void) { return 1; }
 OMP_API int omp_get_initial_device(void) { return 0; }
 OMP_API int omp_get_device_num(void) { return 0; }
+
+// kind: omp_pause_soft 1, omp_pause_hard 2. libgomp's error value (-1) for
+// a call inside a parallel region, another device or another kind.
+OMP_API int omp_pause_resource(int kind, int device) {
+    if (kind != 1 && kind != 2) return -1;
+    if (device != omp_get_initial_device()) return -1;
+    return self()->level > 0 ? -1 : 0;
+}
+OMP_API int omp_pause_resource_all(int kind) {
+    return omp_pause_resource(kind, omp_get_initial_device());
+}
+// libomp's entry (0 resume, 1 soft, 2 hard): nothing to pause or resume.
+OMP_API int __kmpc_pause_resource(int level) {
+    return level < 0 || level > 2 || self()->level > 0 ? 1 : 0;
+}
+OMP_API int omp_control_tool(int, int, void *) {
+    return -2;  // omp_control_tool_notool
+}

@@ -15,11 +15,19 @@
 //                    guided, auto; default static (libomp's default).
 //   OMP_THREAD_LIMIT default unlimited.
 //   OMP_STACKSIZE    n[B|K|M|G] (default unit K) for team member contexts;
-//                    default: PARLIB_STACK_SIZE.
-//   OMP_DISPLAY_ENV  true/verbose: print the values to stderr at startup.
+//                    default: the soft RLIMIT_STACK capped at 64 MiB, as
+//                    libomp sizes its workers (KMP_DEFAULT_STKSIZE * 16),
+//                    and at least parlib's PARLIB_STACK_SIZE; glibc gives
+//                    libgomp's threads the same rlimit. Stacks are
+//                    mmapped, so untouched stack costs no memory.
+//   OMP_ALLOCATOR    def-allocator-var: a predefined allocator's name.
+//   OMP_DISPLAY_ENV  true/verbose: print the values to stderr at the first
+//                    OpenMP call (display_env.cpp).
+// kmp_set_defaults (libomp) applies NAME=VALUE|... settings later.
 // Every Member carries a copy of its ICVs (setters change the caller's
 // copy; members of a new team inherit the master's).
 #include <strings.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <climits>
@@ -27,6 +35,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <string>
 
 #include "internal.hpp"
 
@@ -41,7 +51,8 @@ bool parse_bool(const char *v, bool dflt) {
 void parse_schedule(const char *v, Icv *icv) {
     if (!v) return;
     const char *colon = strchr(v, ':');
-    if (colon) v = colon + 1;  // monotonic/nonmonotonic: both allowed here
+    icv->run_monotonic = colon && strncasecmp(v, "monotonic", 9) == 0;
+    if (colon) v = colon + 1;
     while (*v == ' ') ++v;
     struct {
         const char *name;
@@ -72,6 +83,19 @@ size_t parse_stacksize(const char *v) {
     }
 }
 
+// libomp's worker stack default: the caller's soft RLIMIT_STACK, capped at
+// 64 MiB (kmp_settings.cpp, __kmp_check_stksize); 0 (parlib's default) if
+// that is smaller than parlib's default.
+size_t default_stack_size() {
+    constexpr size_t kCap = size_t{64} << 20;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) != 0) return 0;
+    size_t n = rl.rlim_cur == RLIM_INFINITY ? kCap
+                                            : static_cast<size_t>(rl.rlim_cur);
+    if (n > kCap) n = kCap;
+    return n;
+}
+
 Globals load() {
     Globals g;
     int harts = lithe_num_harts() > 0 ? lithe_num_harts() : 1;
@@ -88,7 +112,9 @@ Globals load() {
     if (g.nthreads_list.empty()) g.nthreads_list.push_back(harts);
     const char *tl = getenv("OMP_THREAD_LIMIT");
     g.thread_limit = tl && atoi(tl) > 0 ? atoi(tl) : INT_MAX;
-    g.stack_size = parse_stacksize(getenv("OMP_STACKSIZE"));
+    g.stack_size = getenv("OMP_STACKSIZE")
+                       ? parse_stacksize(getenv("OMP_STACKSIZE"))
+                       : default_stack_size();
     Icv &i = g.initial;
     i.nthreads = g.nthreads_list[0];
     i.dynamic = parse_bool(getenv("OMP_DYNAMIC"), false);
@@ -98,26 +124,14 @@ Globals load() {
     if (const char *v = getenv("OMP_MAX_ACTIVE_LEVELS"))
         i.max_active_levels = atoi(v) >= 0 ? atoi(v) : i.max_active_levels;
     i.run_sched = kStatic;
+    i.run_monotonic = false;
     i.run_chunk = 0;
+    i.def_allocator = 0;
+    if (const char *v = getenv("OMP_ALLOCATOR")) i.def_allocator = parse_allocator(v);
     i.thread_limit = g.thread_limit;
     i.team_num = 0;
     i.num_teams = 0;
     parse_schedule(getenv("OMP_SCHEDULE"), &i);
-    const char *d = getenv("OMP_DISPLAY_ENV");
-    if (d && (parse_bool(d, false) || strcasecmp(d, "verbose") == 0)) {
-        static const char *kn[] = {"", "STATIC", "DYNAMIC", "GUIDED", "AUTO"};
-        fprintf(stderr, "\nOPENMP DISPLAY ENVIRONMENT BEGIN\n  _OPENMP = '201511'\n");
-        fprintf(stderr, "  OMP_NUM_THREADS = '");
-        for (size_t k = 0; k < g.nthreads_list.size(); ++k)
-            fprintf(stderr, "%s%d", k ? "," : "", g.nthreads_list[k]);
-        fprintf(stderr, "'\n  OMP_DYNAMIC = '%s'\n", i.dynamic ? "TRUE" : "FALSE");
-        fprintf(stderr, "  OMP_MAX_ACTIVE_LEVELS = '%d'\n", i.max_active_levels);
-        fprintf(stderr, "  OMP_SCHEDULE = '%s,%lld'\n", kn[i.run_sched],
-                static_cast<long long>(i.run_chunk));
-        fprintf(stderr, "  OMP_THREAD_LIMIT = '%d'\n", g.thread_limit);
-        fprintf(stderr, "  OMP_STACKSIZE = '%zuB'\n", g.stack_size);
-        fprintf(stderr, "OPENMP DISPLAY ENVIRONMENT END\n");
-    }
     return g;
 }
 
@@ -133,7 +147,24 @@ std::atomic<int> g_next_gtid{0};
 
 const Globals &globals() {
     static const Globals g = load();
+    static const bool shown = display_env_at_start(g);
+    (void)shown;
     return g;
+}
+
+void run_as_initial_thread(void (*fn)(void *), void *data, int thread_limit) {
+    Member *outer = self();
+    Initial in;
+    in.team.barrier.reset(1);
+    in.member.team = &in.team;
+    in.member.icv = globals().initial;
+    if (thread_limit > 0) in.member.icv.thread_limit = thread_limit;
+    in.member.pool_base = outer->pool_base + outer->level;
+    in.team.master = &in.member;
+    tls_member = &in.member;
+    fn(data);
+    task_member_end(&in.team);
+    tls_member = outer;
 }
 
 int inherited_nthreads(const Icv &parent, int level) {
@@ -187,3 +218,54 @@ void fatal(const char *fmt, ...) {
 extern "C" void lithe_omp_unimplemented(const char *name) {
     lomp::fatal("%s is not implemented yet (see docs/omp.md)", name);
 }
+
+// libomp's kmp_set_defaults("NAME=VALUE|NAME=VALUE..."): the settings an
+// OpenMP program can change while running, applied to the caller's ICVs
+// (or the device-wide ones) as the matching omp_set_* routine would.
+// Other names are reported on stderr and ignored; an entry without '='
+// sets nothing.
+extern "C" {
+void omp_set_num_teams(int);
+void omp_set_teams_thread_limit(int);
+void omp_set_affinity_format(const char *);
+}
+OMP_API void kmp_set_defaults(const char *str) {
+    using namespace lomp;
+    if (!str) return;
+    std::string all(str);
+    size_t pos = 0;
+    while (pos <= all.size()) {
+        size_t bar = all.find('|', pos);
+        if (bar == std::string::npos) bar = all.size();
+        std::string item = all.substr(pos, bar - pos);
+        pos = bar + 1;
+        size_t eq = item.find('=');
+        if (eq == std::string::npos) continue;
+        std::string name = item.substr(0, eq);
+        const char *v = item.c_str() + eq + 1;
+        Icv &icv = self()->icv;
+        if (name == "OMP_NUM_THREADS") {
+            if (atoi(v) > 0) icv.nthreads = atoi(v);
+        } else if (name == "OMP_DYNAMIC") {
+            icv.dynamic = parse_bool(v, icv.dynamic);
+        } else if (name == "OMP_MAX_ACTIVE_LEVELS") {
+            if (atoi(v) >= 0) icv.max_active_levels = std::min(atoi(v), 255);
+        } else if (name == "OMP_SCHEDULE") {
+            parse_schedule(v, &icv);
+        } else if (name == "OMP_ALLOCATOR") {
+            icv.def_allocator = parse_allocator(v);
+        } else if (name == "OMP_NUM_TEAMS") {
+            omp_set_num_teams(atoi(v));
+        } else if (name == "OMP_TEAMS_THREAD_LIMIT") {
+            omp_set_teams_thread_limit(atoi(v));
+        } else if (name == "OMP_AFFINITY_FORMAT") {
+            omp_set_affinity_format(v);
+        } else if (name == "OMP_TARGET_OFFLOAD") {
+            set_target_offload(v);
+        } else {
+            fprintf(stderr, "lithe-omp: kmp_set_defaults: %s cannot be "
+                    "changed at run time here (ignored)\n", name.c_str());
+        }
+    }
+}
+OMP_API void kmpc_set_defaults(const char *str) { kmp_set_defaults(str); }

@@ -63,8 +63,10 @@ struct Icv {
     bool dynamic;          // dyn-var
     int max_active_levels; // max-active-levels-var
     SchedKind run_sched;   // run-sched-var
+    bool run_monotonic;    // run-sched-var's monotonic modifier
     int64_t run_chunk;     // 0 = default
     int thread_limit;      // thread-limit-var (a teams region's thread_limit)
+    uintptr_t def_allocator;  // def-allocator-var (0: omp_default_mem_alloc)
     // Not ICVs, but inherited the same way by every thread of a team:
     // the enclosing teams region's team number and size (teams.cpp).
     int team_num;
@@ -73,13 +75,29 @@ struct Icv {
 struct Globals {
     std::vector<int> nthreads_list;  // OMP_NUM_THREADS
     int thread_limit;                // OMP_THREAD_LIMIT
-    size_t stack_size;               // OMP_STACKSIZE (0 = parlib default)
+    size_t stack_size;               // team member stacks (icv.cpp)
     Icv initial;                     // ICVs of the initial thread
 };
 const Globals &globals();
 // nthreads-var of a region at nesting `level` (1 = outermost) whose
 // encountering thread had `parent`.
 int inherited_nthreads(const Icv &parent, int level);
+// Runs fn(data) as a new initial thread (level 0, one-member team, the
+// initial ICVs; thread_limit > 0 sets thread-limit-var): target regions'
+// host fallback (target.cpp).
+void run_as_initial_thread(void (*fn)(void *), void *data, int thread_limit);
+// OMP_DISPLAY_ENV (display_env.cpp): prints the settings if asked to;
+// called once, when globals() are first read.
+bool display_env_at_start(const Globals &g);
+void display_env(const Globals &g, const Icv &icv, bool verbose);
+// OMP_DISPLAY_AFFINITY (affinity.cpp): a member about to run a region's
+// body prints its affinity line if it has not printed one for this
+// (level, member number, team size) yet.
+void display_affinity_hook();
+// kmp_set_defaults("OMP_TARGET_OFFLOAD=...") (target.cpp).
+void set_target_offload(const char *v);
+// OMP_ALLOCATOR's value as an allocator handle (alloc.cpp).
+uintptr_t parse_allocator(const char *v);
 
 // ---- blocking mutex (sync.cpp) ----
 struct Waiter {
@@ -212,6 +230,9 @@ struct Member {
     Team *team = nullptr;
     int tid = 0;
     int level = 0;         // enclosing regions, active or not
+    int pool_base = 0;     // hot-team pool index of level 0 (team.cpp): a
+                           // target region's initial thread (level 0)
+                           // nests inside its encountering member's level
     int active_level = 0;  // enclosing regions with more than one member
     Icv icv{};
     Member *outer = nullptr;   // the same context's Member one level out
@@ -226,6 +247,9 @@ struct Member {
     uint64_t chunk_first = 0, chunk_end = 0;
     uint64_t base = 0, step = 0;  // ABI view of `loop`: i-th iteration's
                                   // value is base + i*step (mod 2^64)
+    // kmpc simd schedules (abi_kmpc.cpp): `loop` counts groups of
+    // simd_width iterations; simd_trip is the real iteration count.
+    uint64_t simd_width = 1, simd_trip = 0;
     Task *task = nullptr;      // task running now (nullptr: implicit task)
     Task *implicit = nullptr;  // this member's implicit task, lazily made
     uint64_t dx_seq = 0;       // doacross loops started in `team`
@@ -237,6 +261,7 @@ struct Member {
 struct Team {
     int n = 1;
     int level = 0, active_level = 0;
+    int pool = 0;  // the master's hot-team pool used (pool_base + level)
     void (*body)(void *) = nullptr;  // run by every member
     void *data = nullptr;
     Member *master = nullptr;

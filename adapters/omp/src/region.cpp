@@ -50,6 +50,7 @@ void init_master(Member *m, Team *t, Member *enc) {
     m->team = t;
     m->tid = 0;
     m->level = t->level;
+    m->pool_base = enc->pool_base;
     m->active_level = t->active_level;
     m->icv = enc->icv;
     m->icv.nthreads = inherited_nthreads(enc->icv, t->level + 1);
@@ -67,6 +68,7 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     Team t;
     t.n = team_size(enc, requested);
     t.level = enc->level + 1;
+    t.pool = enc->pool_base + t.level;
     t.active_level = enc->active_level + (t.n > 1 ? 1 : 0);
     t.body = body;
     t.data = data;
@@ -76,6 +78,7 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     t.master = &m;
     set_self(&m);
     if (t.n == 1) {
+        display_affinity_hook();
         body(data);
         task_member_end(&t);
     } else {
@@ -106,6 +109,7 @@ void serialized_push() {
     init_master(m, t, enc);
     t->master = m;
     set_self(m);
+    display_affinity_hook();
 }
 
 void serialized_pop() {

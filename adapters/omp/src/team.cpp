@@ -44,8 +44,9 @@ struct Worker {
     Team *team = nullptr;
 };
 
-// tls_pools[level] = Workers this context keeps for regions it masters at
-// that nesting level.
+// tls_pools[pool] = Workers this context keeps for regions it masters at
+// that nesting depth (Team::pool: the level, plus, inside a target region's
+// fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
 std::atomic<int> g_workers{0};
 
@@ -67,6 +68,7 @@ void worker_main(void *arg) {
     for (;;) {
         Team *t = w->team;
         set_self(&w->member);
+        display_affinity_hook();
         t->body(t->data);
         task_member_end(t);
         lithe_context_block(dock_cb, t);
@@ -88,6 +90,7 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
     m->team = t;
     m->tid = tid;
     m->level = t->level;
+    m->pool_base = master->pool_base;
     m->active_level = t->active_level;
     m->icv = master->icv;
     m->icv.nthreads = inherited_nthreads(master->icv, t->level + 1);
@@ -97,11 +100,11 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
 
 void team_run(Team *t, Member *mm) {
     lithe_sched_t *here = lithe_sched_current();
-    if (tls_pools.size() <= static_cast<size_t>(t->level))
-        tls_pools.resize(t->level + 1);
+    if (tls_pools.size() <= static_cast<size_t>(t->pool))
+        tls_pools.resize(t->pool + 1);
     // Not a reference kept across t->body: member 0 may open nested regions
     // there, growing tls_pools.
-    std::vector<Worker *> *pool = &tls_pools[t->level];
+    std::vector<Worker *> *pool = &tls_pools[t->pool];
     t->running.store(t->n - 1, std::memory_order_relaxed);
     // pool[tid-1] serves member `tid` in every region, so a member's
     // threadprivate (TLS) data persists across regions, as with libomp's
@@ -130,6 +133,7 @@ void team_run(Team *t, Member *mm) {
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
     uth_enable_notifs();
+    display_affinity_hook();
     t->body(t->data);
     task_member_end(t);
     // Members of short regions dock quickly: spin first. Seeing running == 0
@@ -145,7 +149,7 @@ void team_run(Team *t, Member *mm) {
     set_preemptible(was_preemptible);
     slicer_remove(here);
     g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
-    pool = &tls_pools[t->level];
+    pool = &tls_pools[t->pool];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
