@@ -12,8 +12,12 @@
 // (flag 1 clear) re-enqueues itself with __kmpc_omp_task at its
 // scheduling points and returns: we run its next part at once.
 //
-// Not supported (abort naming the feature): proxy and detachable tasks,
-// task reductions (__kmpc_taskred_*, __kmpc_task_reduction_*).
+// detach(event): __kmpc_task_allow_completion_event arms the task
+// (task.cpp); the compiler stores the returned handle in the event
+// variable. Task reductions: taskred_kmpc.cpp, combined at the end of the
+// taskgroup here.
+//
+// Not supported (abort naming the feature): proxy tasks (target nowait).
 #include <cstring>
 
 #include "task.hpp"
@@ -85,8 +89,8 @@ void schedule(Task *t, const std::vector<Dep> &deps) {
 OMP_API void *__kmpc_omp_task_alloc(void *, int, int flags, size_t task_size,
                                     size_t shareds_size,
                                     int (*routine)(int, void *)) {
-    if (flags & (kProxy | kDetachable))
-        lithe_omp_unimplemented("__kmpc_omp_task_alloc (proxy/detachable task)");
+    if (flags & kProxy)
+        lithe_omp_unimplemented("__kmpc_omp_task_alloc (proxy task)");
     size_t off = (task_size + 15) & ~size_t{15};
     Task *t = task_new(off + shareds_size);
     KmpTask *k = kmp(t);
@@ -157,7 +161,17 @@ OMP_API void __kmpc_taskgroup(void *, int) { taskgroup_begin(new TaskGroup); }
 OMP_API void __kmpc_end_taskgroup(void *, int) {
     TaskGroup *g = current_task()->cur_group;
     taskgroup_end();
+    kmp_taskgroup_reduction_end(g);
     delete g;
+}
+// reduction(task, ...) on parallel/worksharing: ends the member's group.
+OMP_API void __kmpc_task_reduction_modifier_fini(void *loc, int gtid, int) {
+    __kmpc_end_taskgroup(loc, gtid);
+}
+
+OMP_API void *__kmpc_task_allow_completion_event(void *, int, void *task) {
+    return reinterpret_cast<void *>(
+        task_allow_completion_event(header(static_cast<KmpTask *>(task))));
 }
 
 // taskloop: `task` is a pattern; each chunk gets a byte copy of it (task,
