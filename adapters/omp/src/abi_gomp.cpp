@@ -153,9 +153,17 @@ void ws_share(uintptr_t *reductions, void **mem) {
     }
 }
 
+// istart == NULL: gcc computes a static schedule's iterations itself and
+// called only to set up the reductions/mem; the member is then done with
+// the construct's slot (so it can be reused), as if it took every chunk.
 template <typename T>
 bool generic_next(T *istart, T *iend) {
-    return istart ? next(istart, iend) : true;
+    if (istart) return next(istart, iend);
+    uint64_t first, cnt;
+    bool last;
+    while (loop_next(&first, &cnt, &last)) {
+    }
+    return true;
 }
 
 Mutex &atomic_mutex() {
@@ -391,8 +399,8 @@ OMP_API void GOMP_parallel_sections(void (*fn)(void *), void *data,
 
 // ---- the generic (GOMP 5.0) forms gcc emits for schedule(runtime) and
 // for constructs with task reductions (`reductions`) or shared scratch
-// memory (`mem`: lastprivate(conditional), ...). istart == NULL: start the
-// construct without taking iterations (the caller calls *_runtime_next).
+// memory (`mem`: lastprivate(conditional), ...). istart == NULL: only
+// start the construct (static schedules, whose chunks gcc computes).
 OMP_API bool GOMP_loop_start(long s, long e, long i, long sched, long chunk,
                              long *is, long *ie, uintptr_t *reductions,
                              void **mem) {
