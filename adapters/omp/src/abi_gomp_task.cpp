@@ -52,17 +52,22 @@ std::vector<Dep> parse_depend(void **d) {
 
 void run_gomp(Task *t) { t->gomp_fn(t->gomp_arg); }
 
-// A task carrying a copy of the argument block. `detach`: arm the task's
-// completion event and publish it before the copy.
+// detach: arms `t`'s completion event and publishes it through `detach`
+// and in the argument block's first word (gcc reads it there), before
+// the block is copied.
+void publish_event(Task *t, void *detach, void *data) {
+    if (!detach) return;
+    uintptr_t ev = task_allow_completion_event(t);
+    *static_cast<uintptr_t *>(detach) = ev;
+    if (data) *static_cast<uintptr_t *>(data) = ev;
+}
+
+// A task carrying a copy of the argument block.
 Task *make_task(void (*fn)(void *), void *data, void (*cpyfn)(void *, void *),
                 long size, long align, void *detach = nullptr) {
     size_t a = align > 0 ? static_cast<size_t>(align) : 1;
     Task *t = task_new(static_cast<size_t>(size) + a);
-    if (detach) {
-        uintptr_t ev = task_allow_completion_event(t);
-        *static_cast<uintptr_t *>(detach) = ev;
-        if (data) *static_cast<uintptr_t *>(data) = ev;
-    }
+    publish_event(t, detach, data);
     uintptr_t p = reinterpret_cast<uintptr_t>(task_payload(t));
     void *arg = reinterpret_cast<void *>((p + a - 1) / a * a);
     if (cpyfn)
@@ -139,11 +144,7 @@ OMP_API void GOMP_task(void (*fn)(void *), void *data,
         t->run = run_gomp;
         t->gomp_fn = fn;
         t->gomp_arg = data;
-        if (detach) {
-            uintptr_t ev = task_allow_completion_event(t);
-            *static_cast<uintptr_t *>(detach) = ev;
-            if (data) *static_cast<uintptr_t *>(data) = ev;
-        }
+        publish_event(t, detach, data);
     } else {
         t = make_task(fn, data, cpyfn, arg_size, arg_align, detach);
     }
