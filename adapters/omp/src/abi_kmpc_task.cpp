@@ -54,6 +54,9 @@ Task *header(KmpTask *k) { return task_of_payload(k); }
 void run_kmp(Task *t) {
     KmpTask *k = kmp(t);
     int g = gtid();
+    // A null entry is an empty task (libomp 14: `taskwait depend(...)
+    // nowait` is such a task with the dependences).
+    if (!k->routine) return;
     do {
         t->again = false;
         k->routine(g, k);
