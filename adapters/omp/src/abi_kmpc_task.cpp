@@ -181,12 +181,12 @@ OMP_API void *__kmpc_task_allow_completion_event(void *, int, void *task) {
 // privates and shareds, the shareds pointer rebased), its own inclusive
 // bounds at the pattern's lb/ub offsets, and task_dup (firstprivate copy
 // construction, lastprivate flag). sched: 0 default, 1 grainsize,
-// 2 num_tasks (the value in `grainsize`). The pattern itself never runs;
-// its destructors do.
-OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
-                             uint64_t *lb, uint64_t *ub, int64_t st,
-                             int nogroup, int sched, uint64_t grainsize,
-                             void *task_dup) {
+// 2 num_tasks (the value in `grainsize`); `strict` (grainsize's strict
+// modifier, __kmpc_taskloop_5): exactly `grainsize` iterations per task
+// but the last. The pattern itself never runs; its destructors do.
+static void kmp_taskloop(void *task, int if_val, uint64_t *lb, uint64_t *ub,
+                         int64_t st, int nogroup, int sched,
+                         uint64_t grainsize, bool strict, void *task_dup) {
     KmpTask *pk = static_cast<KmpTask *>(task);
     Task *pt = header(pk);
     auto dup = reinterpret_cast<void (*)(KmpTask *, KmpTask *, int32_t)>(task_dup);
@@ -206,7 +206,7 @@ OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
     TaskloopSched how = sched == 1 ? kTlGrainsize
                         : sched == 2 ? kTlNumTasks
                                      : kTlDefault;
-    taskloop_chunks(trip, how, grainsize, false,
+    taskloop_chunks(trip, how, grainsize, strict,
                     [&](uint64_t first, uint64_t count, bool last) {
         Task *t = task_new(bytes);
         KmpTask *k = kmp(t);
@@ -234,4 +234,19 @@ OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
     if (pt->kmp_flags & kDestructors)
         reinterpret_cast<int (*)(int, KmpTask *)>(pk->data1)(gtid(), pk);
     task_discard(pt);
+}
+
+OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
+                             uint64_t *lb, uint64_t *ub, int64_t st,
+                             int nogroup, int sched, uint64_t grainsize,
+                             void *task_dup) {
+    kmp_taskloop(task, if_val, lb, ub, st, nogroup, sched, grainsize, false,
+                 task_dup);
+}
+OMP_API void __kmpc_taskloop_5(void *, int, void *task, int if_val,
+                               uint64_t *lb, uint64_t *ub, int64_t st,
+                               int nogroup, int sched, uint64_t grainsize,
+                               int modifier, void *task_dup) {
+    kmp_taskloop(task, if_val, lb, ub, st, nogroup, sched, grainsize,
+                 modifier != 0, task_dup);
 }
