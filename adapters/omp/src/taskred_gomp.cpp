@@ -153,6 +153,10 @@ OMP_API void GOMP_task_reduction_remap(size_t cnt, size_t cntorig,
             fatal("GOMP_task_reduction_remap: %p is no task_reduction or "
                   "task-modifier reduction item", ptrs[i]);
         uintptr_t off = item ? item[1] : (p - d[2]) % d[1];
+        if (d[2] + id * d[1] >= d[6])  // a member of another (nested) team
+            fatal("GOMP_task_reduction_remap: thread %zu is not in the team "
+                  "the reduction of %p was registered for",
+                  static_cast<size_t>(id), ptrs[i]);
         ptrs[i] = reinterpret_cast<void *>(d[2] + id * d[1] + off);
         if (i >= cntorig) continue;
         if (!item)

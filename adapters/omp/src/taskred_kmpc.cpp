@@ -34,6 +34,7 @@ struct KmpRedItem {
     void *shar;    // the shared item (combined into)
     void *orig;    // omp_orig for init (null: old single-argument init)
     size_t size;   // bytes per copy, a multiple of 64
+    int n;         // members (copies)
     bool lazy;     // priv is an array of n pointers, filled on first use
     void *priv;    // n copies (or n pointers)
     void *pend;    // end of the copies (not lazy)
@@ -87,6 +88,7 @@ KmpRedItem *make_items(int num, const In *data, int n) {
     auto *arr = new KmpRedItem[num];
     for (int i = 0; i < num; ++i) {
         KmpRedItem &it = arr[i] = item_of(data[i]);
+        it.n = n;
         if (it.lazy) {
             it.priv = std::calloc(static_cast<size_t>(n), sizeof(void *));
             continue;
@@ -213,15 +215,18 @@ OMP_API void *__kmpc_task_reduction_get_th_data(int, void *tg, void *data) {
     for (; g; g = g->outer) {
         for (int i = 0; i < g->kmp_nred; ++i) {
             KmpRedItem &it = g->kmp_red[i];
-            if (!it.lazy) {
-                if (data == it.shar || (data >= it.priv && data < it.pend))
-                    return static_cast<char *>(it.priv) + m->tid * it.size;
-                continue;
-            }
             void **pp = static_cast<void **>(it.priv);
             bool found = data == it.shar;
-            for (int j = 0; j < n && !found; ++j) found = pp[j] == data;
+            if (!it.lazy)
+                found = found || (data >= it.priv && data < it.pend);
+            for (int j = 0; it.lazy && j < it.n && !found; ++j)
+                found = pp[j] == data;
             if (!found) continue;
+            if (m->tid >= it.n)  // a member of another (nested) team
+                fatal("__kmpc_task_reduction_get_th_data: thread %d is not "
+                      "in the team of the reduction of %p", m->tid, data);
+            if (!it.lazy)
+                return static_cast<char *>(it.priv) + m->tid * it.size;
             if (!pp[m->tid]) {
                 pp[m->tid] = std::aligned_alloc(64, it.size);
                 std::memset(pp[m->tid], 0, it.size);
