@@ -3,7 +3,9 @@
 // sync.cpp. Loop bounds here are [start, end) with a signed step; the
 // `ull` forms take `up` and unsigned bounds. Entry points not defined here
 // abort through the generated stubs (docs/omp.md lists them).
-#include "internal.hpp"
+#include <cstring>
+
+#include "task.hpp"
 
 using namespace lomp;
 
@@ -94,6 +96,72 @@ void doacross_start(unsigned ncounts, const T *counts) {
 void doacross_loop_end() {
     Member *m = self();
     if (m->dx && m->dx_loop == m->loops) doacross_fini();
+}
+
+// ---- the generic (GOMP 5.0) forms ----
+// `sched` is libgomp's gomp_schedule_type: 0 runtime, 1 static, 2 dynamic,
+// 3 guided, 4 runtime with the nonmonotonic modifier (auto is static);
+// bit 31 = monotonic (our dynamic/guided schedules are monotonic anyway).
+SchedKind generic_sched(long sched, uint64_t *chunk) {
+    switch (static_cast<unsigned long>(sched) & 0x7fffffffUL) {
+    case 1: return kStatic;
+    case 2: return kDynamic;
+    case 3: return kGuided;
+    case 0:
+    case 4: return resolve_runtime(chunk);
+    default: fatal("GOMP loop: unknown schedule %ld", sched);
+    }
+}
+
+// reduction(task, ...) on a worksharing construct: the member's own
+// taskgroup holds the registration until
+// GOMP_workshare_task_reduction_unregister.
+void ws_taskgroup_begin(uintptr_t *reductions) {
+    if (reductions) taskgroup_begin(new TaskGroup);
+}
+
+// Shares the construct's per-construct data (after loop_start): the
+// first member to get here registers the task reductions and sets up the
+// zeroed `mem` block (*mem = its size on entry, its address on return);
+// the others share both (under the slot's lock: they wait for it).
+void ws_share(uintptr_t *reductions, void **mem) {
+    if (!reductions && !mem) return;
+    LoopSlot &sl = *self()->loop;
+    std::lock_guard<Spin> g(sl.s);
+    if (sl.ws_seq != sl.seq) {
+        sl.ws_seq = sl.seq;
+        sl.ws_red = nullptr;
+        sl.ws_mem_ready = false;
+    }
+    if (reductions) {
+        gomp_workshare_reduction_register(reductions, sl.ws_red);
+        if (!sl.ws_red) sl.ws_red = reductions;
+    }
+    if (mem) {
+        if (!sl.ws_mem_ready) {
+            size_t size = reinterpret_cast<uintptr_t>(*mem);
+            if (size > sl.ws_mem_size) {
+                sl.ws_mem.reset(new char[size]);
+                sl.ws_mem_size = size;
+            }
+            std::memset(sl.ws_mem.get(), 0, size);
+            sl.ws_mem_ready = true;
+        }
+        *mem = sl.ws_mem.get();
+    }
+}
+
+// istart == NULL: gcc computes a static schedule's iterations itself and
+// called only to set up the reductions/mem; the member is then done with
+// the construct's slot (so it can be reused), as if it took every chunk.
+template <typename T>
+bool generic_next(T *istart, T *iend) {
+    if (istart) return next(istart, iend);
+    uint64_t first, cnt;
+    bool last;
+    while (loop_next(&first, &cnt, &last)) {
+    }
+    return true;
 }
 
 Mutex &atomic_mutex() {
@@ -325,4 +393,103 @@ OMP_API void GOMP_parallel_sections(void (*fn)(void *), void *data,
     b.chunk = 1;
     b.trip = count;
     region_fork(run_gomp, &b, static_cast<int>(nthreads));
+}
+
+// ---- the generic (GOMP 5.0) forms gcc emits for schedule(runtime) and
+// for constructs with task reductions (`reductions`) or shared scratch
+// memory (`mem`: lastprivate(conditional), ...). istart == NULL: only
+// start the construct (static schedules, whose chunks gcc computes).
+OMP_API bool GOMP_loop_start(long s, long e, long i, long sched, long chunk,
+                             long *is, long *ie, uintptr_t *reductions,
+                             void **mem) {
+    ws_taskgroup_begin(reductions);
+    uint64_t c = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
+    SchedKind k = generic_sched(sched, &c);
+    loop_start(k, c, trip_long(s, e, i));
+    self()->base = static_cast<uint64_t>(s);
+    self()->step = static_cast<uint64_t>(i);
+    ws_share(reductions, mem);
+    return generic_next(is, ie);
+}
+OMP_API bool GOMP_loop_ull_start(bool up, uint64_t s, uint64_t e, uint64_t i,
+                                 long sched, uint64_t chunk, uint64_t *is,
+                                 uint64_t *ie, uintptr_t *reductions,
+                                 void **mem) {
+    ws_taskgroup_begin(reductions);
+    SchedKind k = generic_sched(sched, &chunk);
+    loop_start(k, chunk, trip_ull(up, s, e, i));
+    self()->base = s;
+    self()->step = i;
+    ws_share(reductions, mem);
+    return generic_next(is, ie);
+}
+OMP_API bool GOMP_loop_ordered_start(long s, long e, long i, long sched,
+                                     long chunk, long *is, long *ie,
+                                     uintptr_t *reductions, void **mem) {
+    ws_taskgroup_begin(reductions);
+    uint64_t c = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
+    SchedKind k = generic_sched(sched, &c);
+    loop_start(k, c, trip_long(s, e, i), true);
+    self()->base = static_cast<uint64_t>(s);
+    self()->step = static_cast<uint64_t>(i);
+    ws_share(reductions, mem);
+    return next(is, ie);
+}
+OMP_API bool GOMP_loop_ull_ordered_start(bool up, uint64_t s, uint64_t e,
+                                         uint64_t i, long sched,
+                                         uint64_t chunk, uint64_t *is,
+                                         uint64_t *ie, uintptr_t *reductions,
+                                         void **mem) {
+    ws_taskgroup_begin(reductions);
+    SchedKind k = generic_sched(sched, &chunk);
+    loop_start(k, chunk, trip_ull(up, s, e, i), true);
+    self()->base = s;
+    self()->step = i;
+    ws_share(reductions, mem);
+    return next(is, ie);
+}
+OMP_API bool GOMP_loop_doacross_start(unsigned ncounts, long *counts,
+                                      long sched, long chunk, long *is,
+                                      long *ie, uintptr_t *reductions,
+                                      void **mem) {
+    ws_taskgroup_begin(reductions);
+    uint64_t c = chunk > 0 ? static_cast<uint64_t>(chunk) : 0;
+    SchedKind k = generic_sched(sched, &c);
+    doacross_start(ncounts, counts);
+    loop_start(k, c, trip_long(0, counts[0], 1));
+    self()->base = 0;
+    self()->step = 1;
+    self()->dx_loop = self()->loops;
+    ws_share(reductions, mem);
+    return next(is, ie);
+}
+OMP_API bool GOMP_loop_ull_doacross_start(unsigned ncounts, uint64_t *counts,
+                                          long sched, uint64_t chunk,
+                                          uint64_t *is, uint64_t *ie,
+                                          uintptr_t *reductions, void **mem) {
+    ws_taskgroup_begin(reductions);
+    SchedKind k = generic_sched(sched, &chunk);
+    doacross_start(ncounts, counts);
+    loop_start(k, chunk, counts[0]);
+    self()->base = 0;
+    self()->step = 1;
+    self()->dx_loop = self()->loops;
+    ws_share(reductions, mem);
+    return next(is, ie);
+}
+OMP_API unsigned GOMP_sections2_start(unsigned count, uintptr_t *reductions,
+                                      void **mem) {
+    ws_taskgroup_begin(reductions);
+    loop_start(kDynamic, 1, count);
+    ws_share(reductions, mem);
+    return GOMP_sections_next();
+}
+// scope with task reductions: a worksharing construct without iterations.
+OMP_API void GOMP_scope_start(uintptr_t *reductions) {
+    ws_taskgroup_begin(reductions);
+    loop_start(kStatic, 0, 0);
+    ws_share(reductions, nullptr);
+    uint64_t first, cnt;
+    bool last;
+    loop_next(&first, &cnt, &last);  // none: the member is done with it
 }

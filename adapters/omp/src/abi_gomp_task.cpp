@@ -5,8 +5,11 @@
 // memcpy) in its payload; an undeferred one without cpyfn runs on the
 // caller's block, as libgomp does.
 //
-// Not supported (abort naming the feature): detach, task reductions
-// (taskgroup task_reduction / in_reduction, taskloop reduction).
+// detach(event): the event handle (task.cpp) is stored through `detach`
+// and, as libgomp does, in the first word of the argument block, before
+// it is copied. Task reductions: taskred_gomp.cpp; a taskloop with a
+// reduction clause registers the array its argument block points to
+// ({start, end, reductions...}) in the taskloop's taskgroup.
 #include <cstring>
 
 #include "task.hpp"
@@ -49,11 +52,22 @@ std::vector<Dep> parse_depend(void **d) {
 
 void run_gomp(Task *t) { t->gomp_fn(t->gomp_arg); }
 
+// detach: arms `t`'s completion event and publishes it through `detach`
+// and in the argument block's first word (gcc reads it there), before
+// the block is copied.
+void publish_event(Task *t, void *detach, void *data) {
+    if (!detach) return;
+    uintptr_t ev = task_allow_completion_event(t);
+    *static_cast<uintptr_t *>(detach) = ev;
+    if (data) *static_cast<uintptr_t *>(data) = ev;
+}
+
 // A task carrying a copy of the argument block.
 Task *make_task(void (*fn)(void *), void *data, void (*cpyfn)(void *, void *),
-                long size, long align) {
+                long size, long align, void *detach = nullptr) {
     size_t a = align > 0 ? static_cast<size_t>(align) : 1;
     Task *t = task_new(static_cast<size_t>(size) + a);
+    publish_event(t, detach, data);
     uintptr_t p = reinterpret_cast<uintptr_t>(task_payload(t));
     void *arg = reinterpret_cast<void *>((p + a - 1) / a * a);
     if (cpyfn)
@@ -70,8 +84,6 @@ template <typename T>
 void taskloop(void (*fn)(void *), void *data, void (*cpyfn)(void *, void *),
               long size, long align, unsigned flags, unsigned long num_tasks,
               int priority, T start, T end, T step) {
-    if (flags & kReduction)
-        lithe_omp_unimplemented("GOMP_taskloop with a reduction clause");
     uint64_t trip;
     bool up = std::is_signed_v<T> ? step > 0 : (flags & kUp) != 0;
     if (up)
@@ -87,8 +99,16 @@ void taskloop(void (*fn)(void *), void *data, void (*cpyfn)(void *, void *),
     TaskloopSched how = (flags & kGrainsize) ? kTlGrainsize
                         : num_tasks          ? kTlNumTasks
                                              : kTlDefault;
+    // reduction: data = {start, end, reductions array, ...}.
+    bool reduce = (flags & (kNogroup | kReduction)) == kReduction;
+    uintptr_t *red = reduce ? static_cast<uintptr_t **>(data)[2] : nullptr;
+    if (trip == 0) {
+        if (reduce) red[2] = 0;  // tells the caller nothing was registered
+        return;
+    }
     TaskGroup g;
     if (!(flags & kNogroup)) taskgroup_begin(&g);
+    if (reduce) gomp_taskgroup_reduction_register(red);
     taskloop_chunks(trip, how, num_tasks, (flags & kStrict) != 0,
                     [&](uint64_t first, uint64_t count, bool) {
         Task *t = make_task(fn, data, cpyfn, size, align);
@@ -112,8 +132,7 @@ OMP_API void GOMP_task(void (*fn)(void *), void *data,
                        void (*cpyfn)(void *, void *), long arg_size,
                        long arg_align, bool if_clause, unsigned flags,
                        void **depend, int priority, void *detach) {
-    if ((flags & kDetach) || detach)
-        lithe_omp_unimplemented("GOMP_task with a detach clause");
+    if (!(flags & kDetach)) detach = nullptr;
     std::vector<Dep> deps;
     if ((flags & kDepend) && depend) deps = parse_depend(depend);
     Member *m = self();
@@ -125,8 +144,9 @@ OMP_API void GOMP_task(void (*fn)(void *), void *data,
         t->run = run_gomp;
         t->gomp_fn = fn;
         t->gomp_arg = data;
+        publish_event(t, detach, data);
     } else {
-        t = make_task(fn, data, cpyfn, arg_size, arg_align);
+        t = make_task(fn, data, cpyfn, arg_size, arg_align, detach);
     }
     t->priority = (flags & kPriority) ? priority : 0;
     t->final_task = (flags & kFinal) != 0;

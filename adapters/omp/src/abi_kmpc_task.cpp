@@ -12,8 +12,12 @@
 // (flag 1 clear) re-enqueues itself with __kmpc_omp_task at its
 // scheduling points and returns: we run its next part at once.
 //
-// Not supported (abort naming the feature): proxy and detachable tasks,
-// task reductions (__kmpc_taskred_*, __kmpc_task_reduction_*).
+// detach(event): __kmpc_task_allow_completion_event arms the task
+// (task.cpp); the compiler stores the returned handle in the event
+// variable. Task reductions: taskred_kmpc.cpp, combined at the end of the
+// taskgroup here.
+//
+// Not supported (abort naming the feature): proxy tasks (target nowait).
 #include <cstring>
 
 #include "task.hpp"
@@ -50,6 +54,9 @@ Task *header(KmpTask *k) { return task_of_payload(k); }
 void run_kmp(Task *t) {
     KmpTask *k = kmp(t);
     int g = gtid();
+    // A null entry is an empty task (libomp 14: `taskwait depend(...)
+    // nowait` is such a task with the dependences).
+    if (!k->routine) return;
     do {
         t->again = false;
         k->routine(g, k);
@@ -85,8 +92,8 @@ void schedule(Task *t, const std::vector<Dep> &deps) {
 OMP_API void *__kmpc_omp_task_alloc(void *, int, int flags, size_t task_size,
                                     size_t shareds_size,
                                     int (*routine)(int, void *)) {
-    if (flags & (kProxy | kDetachable))
-        lithe_omp_unimplemented("__kmpc_omp_task_alloc (proxy/detachable task)");
+    if (flags & kProxy)
+        lithe_omp_unimplemented("__kmpc_omp_task_alloc (proxy task)");
     size_t off = (task_size + 15) & ~size_t{15};
     Task *t = task_new(off + shareds_size);
     KmpTask *k = kmp(t);
@@ -157,19 +164,29 @@ OMP_API void __kmpc_taskgroup(void *, int) { taskgroup_begin(new TaskGroup); }
 OMP_API void __kmpc_end_taskgroup(void *, int) {
     TaskGroup *g = current_task()->cur_group;
     taskgroup_end();
+    kmp_taskgroup_reduction_end(g);
     delete g;
+}
+// reduction(task, ...) on parallel/worksharing: ends the member's group.
+OMP_API void __kmpc_task_reduction_modifier_fini(void *loc, int gtid, int) {
+    __kmpc_end_taskgroup(loc, gtid);
+}
+
+OMP_API void *__kmpc_task_allow_completion_event(void *, int, void *task) {
+    return reinterpret_cast<void *>(
+        task_allow_completion_event(header(static_cast<KmpTask *>(task))));
 }
 
 // taskloop: `task` is a pattern; each chunk gets a byte copy of it (task,
 // privates and shareds, the shareds pointer rebased), its own inclusive
 // bounds at the pattern's lb/ub offsets, and task_dup (firstprivate copy
 // construction, lastprivate flag). sched: 0 default, 1 grainsize,
-// 2 num_tasks (the value in `grainsize`). The pattern itself never runs;
-// its destructors do.
-OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
-                             uint64_t *lb, uint64_t *ub, int64_t st,
-                             int nogroup, int sched, uint64_t grainsize,
-                             void *task_dup) {
+// 2 num_tasks (the value in `grainsize`); `strict` (grainsize's strict
+// modifier, __kmpc_taskloop_5): exactly `grainsize` iterations per task
+// but the last. The pattern itself never runs; its destructors do.
+static void kmp_taskloop(void *task, int if_val, uint64_t *lb, uint64_t *ub,
+                         int64_t st, int nogroup, int sched,
+                         uint64_t grainsize, bool strict, void *task_dup) {
     KmpTask *pk = static_cast<KmpTask *>(task);
     Task *pt = header(pk);
     auto dup = reinterpret_cast<void (*)(KmpTask *, KmpTask *, int32_t)>(task_dup);
@@ -189,7 +206,7 @@ OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
     TaskloopSched how = sched == 1 ? kTlGrainsize
                         : sched == 2 ? kTlNumTasks
                                      : kTlDefault;
-    taskloop_chunks(trip, how, grainsize, false,
+    taskloop_chunks(trip, how, grainsize, strict,
                     [&](uint64_t first, uint64_t count, bool last) {
         Task *t = task_new(bytes);
         KmpTask *k = kmp(t);
@@ -217,4 +234,19 @@ OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
     if (pt->kmp_flags & kDestructors)
         reinterpret_cast<int (*)(int, KmpTask *)>(pk->data1)(gtid(), pk);
     task_discard(pt);
+}
+
+OMP_API void __kmpc_taskloop(void *, int, void *task, int if_val,
+                             uint64_t *lb, uint64_t *ub, int64_t st,
+                             int nogroup, int sched, uint64_t grainsize,
+                             void *task_dup) {
+    kmp_taskloop(task, if_val, lb, ub, st, nogroup, sched, grainsize, false,
+                 task_dup);
+}
+OMP_API void __kmpc_taskloop_5(void *, int, void *task, int if_val,
+                               uint64_t *lb, uint64_t *ub, int64_t st,
+                               int nogroup, int sched, uint64_t grainsize,
+                               int modifier, void *task_dup) {
+    kmp_taskloop(task, if_val, lb, ub, st, nogroup, sched, grainsize,
+                 modifier != 0, task_dup);
 }

@@ -194,6 +194,14 @@ struct LoopSlot {
                             // ordered regions may run now
     std::atomic<uint64_t> next{0};
     Waiter *waiters = nullptr;  // members waiting (reuse, or ordered turn)
+    // gcc's generic (GOMP 5.0) forms, abi_gomp.cpp: data the construct's
+    // members share, set up by the first member to reach it (under `s`);
+    // valid while ws_seq == seq.
+    uint64_t ws_seq = 0;
+    uintptr_t *ws_red = nullptr;  // first member's task-reduction array
+    std::unique_ptr<char[]> ws_mem;  // zeroed shared block (`mem` argument)
+    size_t ws_mem_size = 0;
+    bool ws_mem_ready = false;
 };
 constexpr int kLoopSlots = 4;
 
@@ -207,6 +215,7 @@ struct TaskPool {
     std::atomic<uint64_t> epoch{0};  // bumped by every enqueue
     std::atomic<long> pending{0};    // deferred tasks not yet completed
     std::atomic<bool> used{false};   // a deferred task was ever created
+    std::atomic<bool> detach_used{false};  // a detachable task was made
     Spin dep_lock;  // dependence maps, successor lists, Task::npred
     WaitQueue waitq;  // taskwait / taskgroup / depend waiters
 };
@@ -281,6 +290,11 @@ struct Team {
     // barrier: the spec forbids nowait on them).
     std::atomic<uint64_t> cancel_phase{0};
     DoacrossSlot dx[kDoacrossSlots];
+    // clang's task reductions with the task modifier (taskred_kmpc.cpp):
+    // [0] parallel, [1] worksharing: the items every member copies
+    // (1 while the first member sets them up), and members done.
+    std::atomic<void *> kmp_red[2] = {};
+    std::atomic<int> kmp_red_fini[2] = {};
 };
 
 template <class P>

@@ -13,6 +13,10 @@
 // under libomp's; both hold a 32-bit handle (first 4 bytes) into a table
 // of Lock objects, so the same code serves both ABIs. Table segments are
 // allocated on demand and never freed; freed handles are reused.
+// A nest lock is owned by a *task* (OpenMP 3.0 on), not by the context
+// running it: the implicit task of a `parallel if(0)` region, or an
+// explicit task, does not own a lock its encountering task holds
+// (libgomp.c/lock-1.c).
 #include <sched.h>
 
 #include <cstring>
@@ -114,9 +118,9 @@ namespace {
 
 struct Lock {
     Mutex m;
-    // Nest locks: the owning context (or foreign thread); read racily by
-    // non-owners, who can only see "not me". `depth` is the owner's.
-    std::atomic<const void *> owner_thread{nullptr};
+    // Nest locks: the owning task; read racily by non-owners, who can
+    // only see "not me". `depth` is the owner's.
+    std::atomic<const void *> owner{nullptr};
     int depth = 0;
     uint32_t next_free = 0;
 };
@@ -155,12 +159,8 @@ uint32_t handle_of(void *lk, const char *who) {
     return h;
 }
 
-const void *me() {
-    lithe_context_t *c = lithe_context_self();
-    if (c) return c;
-    static thread_local char tag;
-    return &tag;
-}
+// The task running now (each foreign pthread has its own initial task).
+const void *me() { return current_task(); }
 
 }  // namespace
 
@@ -171,7 +171,7 @@ using namespace lomp;
 OMP_API void omp_init_lock(void *lk) {
     uint32_t h = handle_alloc();
     Lock *l = lock_at(h);
-    l->owner_thread.store(nullptr, std::memory_order_relaxed);
+    l->owner.store(nullptr, std::memory_order_relaxed);
     l->depth = 0;
     std::memcpy(lk, &h, sizeof h);
 }
@@ -199,28 +199,28 @@ OMP_API void omp_init_nest_lock_with_hint(void *lk, int) { omp_init_lock(lk); }
 OMP_API void omp_destroy_nest_lock(void *lk) { omp_destroy_lock(lk); }
 OMP_API void omp_set_nest_lock(void *lk) {
     Lock *l = lock_at(handle_of(lk, "omp_set_nest_lock"));
-    if (l->owner_thread.load(std::memory_order_relaxed) == me()) {
+    if (l->owner.load(std::memory_order_relaxed) == me()) {
         ++l->depth;
         return;
     }
     l->m.lock();
-    l->owner_thread.store(me(), std::memory_order_relaxed);
+    l->owner.store(me(), std::memory_order_relaxed);
     l->depth = 1;
 }
 OMP_API void omp_unset_nest_lock(void *lk) {
     Lock *l = lock_at(handle_of(lk, "omp_unset_nest_lock"));
-    if (l->owner_thread.load(std::memory_order_relaxed) != me())
+    if (l->owner.load(std::memory_order_relaxed) != me())
         fatal("omp_unset_nest_lock: lock %p not owned by the caller", lk);
     if (--l->depth == 0) {
-        l->owner_thread.store(nullptr, std::memory_order_relaxed);
+        l->owner.store(nullptr, std::memory_order_relaxed);
         l->m.unlock();
     }
 }
 OMP_API int omp_test_nest_lock(void *lk) {
     Lock *l = lock_at(handle_of(lk, "omp_test_nest_lock"));
-    if (l->owner_thread.load(std::memory_order_relaxed) == me()) return ++l->depth;
+    if (l->owner.load(std::memory_order_relaxed) == me()) return ++l->depth;
     if (!l->m.try_lock()) return 0;
-    l->owner_thread.store(me(), std::memory_order_relaxed);
+    l->owner.store(me(), std::memory_order_relaxed);
     l->depth = 1;
     return 1;
 }

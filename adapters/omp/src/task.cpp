@@ -18,6 +18,16 @@
 // completion wakes the pool's waiters (counts changed). Lock order:
 // dep_lock, then s (never the reverse); neither is held while a task
 // runs or a context blocks.
+//
+// Detachable tasks (detach(event)): Task::detach goes kDetachArmed ->
+// kDetachFulfilled (omp_fulfill_event while the body runs; the body's end
+// then completes the task) or kDetachArmed -> kDetachWaiting (the body
+// ended first; omp_fulfill_event, from any thread, completes it). The
+// winner of that CAS decides who calls complete(). A waiting task counts
+// in the pool's `pending` (an undeferred one is counted from then on), so
+// barriers, taskwait, taskgroups and the region's end wait for its
+// fulfilment; the parent of an undeferred one goes on (as libomp; libgomp
+// blocks the encountering thread, which the spec does not require).
 #include "task.hpp"
 
 #include <strings.h>
@@ -149,13 +159,32 @@ void complete(Task *t) {
     task_release(t);
 }
 
+enum { kDetachNone, kDetachArmed, kDetachFulfilled, kDetachWaiting,
+       kDetachDone };
+
+// The body of `t` has ended: complete it, unless it waits for its event.
+void body_done(Task *t) {
+    if (t->detach.load(std::memory_order_acquire) != kDetachNone) {
+        TaskPool &p = t->team->tasks;
+        if (!t->deferred) {  // count it before fulfilment can complete it
+            t->deferred = true;
+            p.pending.fetch_add(1, std::memory_order_seq_cst);
+        }
+        int s = kDetachArmed;
+        if (t->detach.compare_exchange_strong(s, kDetachWaiting,
+                                              std::memory_order_acq_rel))
+            return;  // omp_fulfill_event completes it
+    }
+    complete(t);
+}
+
 void run(Task *t) {
     Member *m = self();
     Task *prev = m->task;
     m->task = t;
     if (!task_cancelled(t)) t->run(t);
     m->task = prev;
-    complete(t);
+    body_done(t);
 }
 
 // Runs eligible tasks until done() holds, blocking when there is none.
@@ -220,6 +249,8 @@ Team *task_link(Task *t) {
     if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
     t->cur_group = t->group;
     if (parent->final_task) t->final_task = true;
+    if (t->detach.load(std::memory_order_relaxed) != kDetachNone)
+        m->team->tasks.detach_used.store(true, std::memory_order_relaxed);
     if (t->priority > max_task_priority()) t->priority = max_task_priority();
     return m->team;
 }
@@ -262,7 +293,12 @@ void task_begin_undeferred(Task *t) {
 
 void task_end_undeferred(Task *t) {
     self()->task = t->interrupted;
-    complete(t);
+    body_done(t);
+}
+
+uintptr_t task_allow_completion_event(Task *t) {
+    t->detach.store(kDetachArmed, std::memory_order_relaxed);
+    return reinterpret_cast<uintptr_t>(t);
 }
 
 void task_discard(Task *t) {
@@ -293,6 +329,7 @@ void taskyield() {
 void taskgroup_begin(TaskGroup *g) {
     Task *cur = current_task();
     g->outer = cur->cur_group;
+    if (g->outer) g->gomp_red = g->outer->gomp_red;
     cur->cur_group = g;
 }
 
@@ -346,6 +383,19 @@ void task_member_end(Team *t) {
     if (t->tasks.used.load(std::memory_order_relaxed))
         while (task_run_one(t)) {
         }
+    // Detached tasks may still wait for their events: the region (and
+    // their team) must outlive them, so wait, running what becomes ready.
+    if (t->tasks.detach_used.load(std::memory_order_relaxed)) {
+        TaskPool &p = t->tasks;
+        while (!tasks_quiet(t)) {
+            uint64_t epoch = p.epoch.load(std::memory_order_seq_cst);
+            if (task_run_one(t)) continue;
+            p.waitq.wait([&] {
+                return tasks_quiet(t) ||
+                       p.epoch.load(std::memory_order_seq_cst) != epoch;
+            });
+        }
+    }
     if (Task *imp = m->implicit) {
         m->implicit = nullptr;
         // It stays allocated while children still reference it; its
@@ -383,4 +433,22 @@ OMP_API int omp_in_final(void) {
     return m->task && m->task->final_task;
 }
 OMP_API int omp_get_cancellation(void) { return omp_cancellation_enabled(); }
+
+// Both ABIs: the event handle is the Task (any thread may fulfil it).
+OMP_API void omp_fulfill_event(uintptr_t event) {
+    Task *t = reinterpret_cast<Task *>(event);
+    if (!t) fatal("omp_fulfill_event: null event");
+    int s = kDetachArmed;
+    if (t->detach.compare_exchange_strong(s, kDetachFulfilled,
+                                          std::memory_order_acq_rel))
+        return;  // the body is still running: its end completes the task
+    if (s == kDetachWaiting &&
+        t->detach.compare_exchange_strong(s, kDetachDone,
+                                          std::memory_order_acq_rel)) {
+        complete(t);
+        return;
+    }
+    fatal("omp_fulfill_event: event %p is not an unfulfilled detach event",
+          reinterpret_cast<void *>(event));
+}
 OMP_API int omp_get_max_task_priority(void) { return max_task_priority(); }

@@ -34,10 +34,20 @@ namespace lomp {
 // An open taskgroup: `count` = tasks created in it (and their
 // descendants) not yet completed. Lives on the stack of the task region
 // that opened it, until its end has seen count == 0.
+struct KmpRedItem;
 struct TaskGroup {
     std::atomic<long> count{0};
     std::atomic<bool> cancelled{false};
     TaskGroup *outer = nullptr;  // enclosing group of the same task region
+    // Task reductions (taskred_gomp.cpp, taskred_kmpc.cpp). gcc: the
+    // newest registered array (libgomp's layout; older registrations are
+    // chained behind it), inherited from `outer`. clang: this group's
+    // items; `kmp_modifier` 0/1 when they are a parallel/worksharing
+    // reduction's team-shared copies, -1 for a taskgroup's own.
+    uintptr_t *gomp_red = nullptr;
+    KmpRedItem *kmp_red = nullptr;
+    int kmp_nred = 0;
+    int kmp_modifier = -1;
 };
 
 struct DepEntry {
@@ -65,6 +75,8 @@ struct Task {
     bool deferred = false;  // counted in the pool's `pending`
     bool again = false;     // kmpc untied: re-run the entry (new part)
     Task *interrupted = nullptr;  // kmpc if(0): the task it runs inside
+    // detach(event): kDetachNone, or the event's state (task.cpp).
+    std::atomic<int> detach{0};
     // Dependences, guarded by the pool's dep_lock.
     int npred = 0;                      // unfinished predecessors
     bool in_dep_map = false;            // named in its parent's map
@@ -108,16 +120,31 @@ void task_end_undeferred(Task *t);
 void task_discard(Task *t);
 void task_release(Task *t);
 
+// detach: makes `t` complete only once its body has ended *and* its
+// event is fulfilled; returns the event handle (omp_event_handle_t).
+uintptr_t task_allow_completion_event(Task *t);
+
 void taskwait();
 void taskyield();
 void taskgroup_begin(TaskGroup *g);
 void taskgroup_end();
+// Task reductions at the end of a clang taskgroup (taskred_kmpc.cpp):
+// combines (or, for a modifier's non-last member, drops) `g`'s items.
+void kmp_taskgroup_reduction_end(TaskGroup *g);
 // Blocks (running eligible tasks) until the current task's earlier
 // siblings named by `deps` have completed.
 void task_wait_deps(const Dep *deps, int ndeps);
 // True if `t`'s task group (or an enclosing one) or its team's parallel
 // region was cancelled: it is then completed without running.
 bool task_cancelled(const Task *t);
+
+// ---- taskred_gomp.cpp: gcc's task reductions (libgomp's array layout) ----
+// Registers `data` in the current task's innermost taskgroup: one zeroed
+// private copy per team member.
+void gomp_taskgroup_reduction_register(uintptr_t *data);
+// A worksharing construct's task reductions in the current taskgroup: the
+// first member registers (orig == nullptr), later ones share its blocks.
+void gomp_workshare_reduction_register(uintptr_t *data, uintptr_t *orig);
 
 // ---- taskdep.cpp (callers hold the pool's dep_lock) ----
 // Records `t` as the newest sibling with `deps` in its parent's map and
