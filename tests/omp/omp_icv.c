@@ -1,7 +1,9 @@
 /* omp_icv.c: ICVs from the environment (CTest sets OMP_NUM_THREADS=3,2
  * OMP_SCHEDULE=dynamic,5 OMP_THREAD_LIMIT=64 OMP_DYNAMIC=false) and the
  * setters: nested nthreads lists, nesting enabled by the list,
- * run-sched-var, thread-limit, set/get_schedule, set/get_dynamic. */
+ * run-sched-var, thread-limit, set/get_schedule, set/get_dynamic; ICVs
+ * belong to the task: a setter in an undeferred or deferred task changes
+ * neither its creator's value nor another task's. */
 #include <omp.h>
 
 #include "check.h"
@@ -40,6 +42,35 @@ int main(void) {
 #pragma omp atomic
     nested += omp_get_num_threads();
     CHECK(nested == 2);
+
+    /* Per-task ICVs (libgomp icv-1.c, and the deferred case). */
+    omp_set_num_threads(4);
+    int task_bad = 0;
+#pragma omp parallel num_threads(2) reduction(| : task_bad)
+    {
+        /* nthreads-var here is 2, from the OMP_NUM_THREADS list */
+        if (omp_get_max_threads() != 2) task_bad |= 1;
+        omp_set_num_threads(6 + omp_get_thread_num());
+#pragma omp task if (0) shared(task_bad)
+        {
+            if (omp_get_max_threads() != 6 + omp_get_thread_num()) task_bad |= 2;
+            omp_set_num_threads(5);
+            if (omp_get_max_threads() != 5) task_bad |= 4;
+        }
+        if (omp_get_max_threads() != 6 + omp_get_thread_num()) task_bad |= 8;
+        int creator = 6 + omp_get_thread_num(), seen = -1;
+#pragma omp task shared(seen)
+        {
+            seen = omp_get_max_threads();
+            omp_set_num_threads(9);
+        }
+#pragma omp taskwait
+        if (seen != creator) task_bad |= 16;
+        if (omp_get_max_threads() != creator) task_bad |= 32;
+    }
+    if (task_bad) printf("omp_icv: per-task ICV failures 0x%x\n", task_bad);
+    CHECK(task_bad == 0);
+    CHECK(omp_get_max_threads() == 4);
     printf("omp_icv: ok\n");
     return 0;
 }

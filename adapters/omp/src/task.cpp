@@ -181,8 +181,11 @@ void body_done(Task *t) {
 void run(Task *t) {
     Member *m = self();
     Task *prev = m->task;
+    Icv member_icv = m->icv;
     m->task = t;
+    m->icv = t->icv;
     if (!task_cancelled(t)) t->run(t);
+    m->icv = member_icv;
     m->task = prev;
     body_done(t);
 }
@@ -243,6 +246,7 @@ Team *task_link(Task *t) {
     Task *parent = current_task();
     t->team = m->team;
     t->parent = parent;
+    t->icv = m->icv;
     parent->refs.fetch_add(1, std::memory_order_relaxed);
     parent->children.fetch_add(1, std::memory_order_relaxed);
     t->group = parent->cur_group;
@@ -292,7 +296,9 @@ void task_begin_undeferred(Task *t) {
 }
 
 void task_end_undeferred(Task *t) {
-    self()->task = t->interrupted;
+    Member *m = self();
+    m->task = t->interrupted;
+    m->icv = t->icv;  // the body ran on the creator's ICVs, which are t's
     body_done(t);
 }
 

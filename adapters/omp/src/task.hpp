@@ -74,6 +74,11 @@ struct Task {
     bool implicit = false;
     bool deferred = false;  // counted in the pool's `pending`
     bool again = false;     // kmpc untied: re-run the entry (new part)
+    // The task's data environment ICVs: the generating task's at creation
+    // (OpenMP 5.1 §2.4.1). Its body runs with them in Member::icv, so a
+    // setter called inside it changes neither its creator's nor its
+    // member's copy (libgomp icv-1.c).
+    Icv icv{};
     Task *interrupted = nullptr;  // kmpc if(0): the task it runs inside
     // detach(event): kDetachNone, or the event's state (task.cpp).
     std::atomic<int> detach{0};
