@@ -15,6 +15,7 @@
 #include <oneapi/tbb/concurrent_queue.h>
 #include <oneapi/tbb/concurrent_vector.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_invoke.h>
@@ -28,10 +29,13 @@
 #include <cstring>
 #include <functional>
 #include <pthread.h>
+#include <sched.h>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+extern "C" int lithe_num_harts(void) __attribute__((weak));
 
 namespace {
 
@@ -269,6 +273,44 @@ bool global_control() {
     return true;
 }
 
+// TBB's parallelism is the harts on lithe (PARLIB_VCORES may differ from
+// the CPUs; the adapter reports the harts to TBB), the CPUs of the process
+// mask otherwise: every default TBB derives from it, and that many tasks
+// really run at once (each computes 2 ms without yielding, so a running
+// task holds its hart or thread; rounds until the peak is reached, 20 s).
+bool default_concurrency() {
+    int expected;
+    if (lithe_num_harts) {
+        expected = lithe_num_harts();
+    } else {
+        cpu_set_t m;
+        CHECK(sched_getaffinity(0, sizeof m, &m) == 0);
+        expected = CPU_COUNT(&m);
+    }
+    CHECK(tbb::info::default_concurrency() == expected);
+    CHECK(tbb::this_task_arena::max_concurrency() == expected);
+    tbb::task_arena arena;
+    arena.initialize();
+    CHECK(arena.max_concurrency() == expected);
+    CHECK(int(tbb::global_control::active_value(
+              tbb::global_control::max_allowed_parallelism)) == expected);
+    std::atomic<int> running{0}, peak{0};
+    CHECK(spin_until([&] {
+        tbb::parallel_for(0, 8 * expected, [&](int) {
+            int now = running.fetch_add(1) + 1;
+            for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+            }
+            auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+            while (std::chrono::steady_clock::now() < end) {
+            }
+            running.fetch_sub(1);
+        }, tbb::simple_partitioner());
+        return peak.load() >= expected;
+    }));
+    CHECK(peak.load() == expected);
+    return true;
+}
+
 // TBB masters on threads that are not lithe contexts (std::thread makes
 // foreign pthreads) work alongside main; main uses TBB first, so the
 // server exists (made from main's context).
@@ -316,7 +358,6 @@ bool first_use_on_std_thread() {
 // std::thread::join, which blocks its kernel thread: with a single hart no
 // hart is left for the worker, so the check skips itself there.
 bool g_skipped = false;
-extern "C" int lithe_num_harts(void) __attribute__((weak));
 
 bool enqueue_on_std_thread() {
     if (lithe_num_harts && lithe_num_harts() < 2) {
@@ -353,6 +394,7 @@ const Check kChecks[] = {
     {"enqueue_pthread_yield", enqueue_pthread_yield},
     {"enqueue_ping_pong", enqueue_ping_pong},
     {"cancellation", cancellation},     {"global_control", global_control},
+    {"default_concurrency", default_concurrency},
     {"other_threads", other_threads},
     {"first_use_on_std_thread", first_use_on_std_thread},
     {"enqueue_on_std_thread", enqueue_on_std_thread},
