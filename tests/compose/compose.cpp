@@ -70,19 +70,12 @@
 #include <set>
 #include <thread>
 
+#include "named_checks.hpp"
+
 extern "C" int lithe_num_harts(void) __attribute__((weak));
 extern "C" int vcore_id(void) __attribute__((weak));
 
 namespace {
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return false;                                                  \
-        }                                                                  \
-    } while (0)
 
 // Work whose result is known: sum of (i % 7) over [lo, hi).
 long kernel_sum(long lo, long hi) {
@@ -318,11 +311,7 @@ class RunningSampler {
     long samples_ = 0;
 };
 
-struct Check {
-    const char *name;
-    bool (*fn)();
-};
-const Check kChecks[] = {
+const named_checks::Check kChecks[] = {
     {"omp_in_tbb", omp_in_tbb},
     {"tbb_in_omp", tbb_in_omp},
     {"omp_tbb_omp", omp_tbb_omp},
@@ -332,10 +321,7 @@ const Check kChecks[] = {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s CHECK|all\n", argv[0]);
-        return 2;
-    }
+    if (!named_checks::one_argument(argc, argv)) return 2;
     bool on_lithe = lithe_num_harts != nullptr;
     int harts = on_lithe ? lithe_num_harts()
                          : static_cast<int>(std::thread::hardware_concurrency());
@@ -349,20 +335,7 @@ int main(int argc, char **argv) {
     // team members, hot teams of each master) and with each a backing
     // kernel thread that starts and then parks: running, but not a hart.
     // The sampled rounds reuse them and create no threads.
-    bool any = false;
-    for (const Check &c : kChecks) {
-        if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
-            continue;
-        any = true;
-        if (!c.fn()) {
-            std::fprintf(stderr, "FAIL %s (warm-up)\n", c.name);
-            return 1;
-        }
-    }
-    if (!any) {
-        std::fprintf(stderr, "no check named %s\n", argv[1]);
-        return 2;
-    }
+    if (int rc = named_checks::run(kChecks, argv[1], " (warm-up)")) return rc;
     RunningSampler sampler;
     sampler.start();
     // At least 200 samples (500 for the negative control: a heavily loaded
@@ -371,14 +344,9 @@ int main(int argc, char **argv) {
     const long min_samples = expect_over ? 500 : 200;
     for (int round = 0; round < 20 && (round == 0 || sampler.samples() < min_samples);
          ++round)
-        for (const Check &c : kChecks) {
-            if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
-                continue;
-            if (!c.fn()) {
-                sampler.stop();
-                std::fprintf(stderr, "FAIL %s\n", c.name);
-                return 1;
-            }
+        if (named_checks::run(kChecks, argv[1]) != 0) {
+            sampler.stop();
+            return 1;
         }
     int peak = sampler.stop();
     std::printf("%s: harts %d, peak running threads %d (allowance %d), "

@@ -23,10 +23,12 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
+#include "named_checks.hpp"
+#include "watchdog.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <pthread.h>
@@ -39,15 +41,6 @@
 extern "C" int lithe_num_harts(void) __attribute__((weak));
 
 namespace {
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return false;                                                  \
-        }                                                                  \
-    } while (0)
 
 // Spins (with `yield`) until pred() or 20 s have passed; false on timeout.
 template <class Pred>
@@ -379,8 +372,8 @@ bool enqueue_on_std_thread() {
 // workers (max_allowed_parallelism raised so that one hart gets them
 // too) while main waits in join. finalize waits until the workers have left
 // the arena, which on lithe needs a hart: without the adapter's join guard
-// main's join holds the only one and this hangs (the 20 s deadline then
-// fails the check).
+// main's join holds the only one and this hangs (the watchdog then fails
+// the check after 20 s).
 bool finalize_on_std_thread() {
     tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 4);
     {
@@ -404,31 +397,16 @@ bool finalize_on_std_thread() {
         }
         state = tbb::finalize(handle, std::nothrow) ? 1 : 2;
     });
-    // The deadline: a plain thread (it never holds a hart) fails the check
-    // if the join does not return in 20 s.
-    std::atomic<bool> joined{false};
-    std::thread deadline([&] {
-        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (!joined.load() && std::chrono::steady_clock::now() < end)
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        if (!joined.load()) {
-            std::fprintf(stderr, "FAIL finalize_on_std_thread: join hangs\n");
-            std::_Exit(1);
-        }
-    });
-    t.join();
-    joined = true;
-    deadline.join();
+    {
+        testwd::Watchdog wd(20, "finalize_on_std_thread: main's join");
+        t.join();
+    }
     CHECK(state.load() == 1);
     CHECK(sum.load() == 100L * 99 / 2);
     return true;
 }
 
-struct Check {
-    const char *name;
-    bool (*fn)();
-};
-const Check kChecks[] = {
+const named_checks::Check kChecks[] = {
     {"parallel_for", parallel_for},     {"parallel_reduce", parallel_reduce},
     {"parallel_invoke", parallel_invoke}, {"task_group", task_group},
     {"concurrent", concurrent},         {"task_arena", task_arena},
@@ -446,23 +424,6 @@ const Check kChecks[] = {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s CHECK|all\n", argv[0]);
-        return 2;
-    }
-    bool any = false;
-    for (const Check &c : kChecks) {
-        if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
-            continue;
-        any = true;
-        if (!c.fn()) {
-            std::fprintf(stderr, "FAIL %s\n", c.name);
-            return 1;
-        }
-    }
-    if (!any) {
-        std::fprintf(stderr, "no check named %s\n", argv[1]);
-        return 2;
-    }
-    return 0;
+    if (!named_checks::one_argument(argc, argv)) return 2;
+    return named_checks::run(kChecks, argv[1]);
 }
