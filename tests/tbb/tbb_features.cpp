@@ -8,7 +8,7 @@
 // std::this_thread::yield (sched_yield) or pthread_yield. On lithe with
 // one hart the spinning context holds the only hart the TBB worker it
 // waits for could use; the adapter turns those yields into context yields
-// (adapters/tbb/src/sched_yield_guard.cpp), so each wait has a deadline and
+// (adapters/common/sched_yield_guard.cpp), so each wait has a deadline and
 // fails rather than hangs if that breaks.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/concurrent_hash_map.h>
