@@ -32,19 +32,21 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 
 namespace lithe_tbb {
 namespace {
 
-// The load address of libtbb (NULL if TBB is not loaded).
+// The load address of libtbb (NULL while TBB is not loaded; looked up
+// again then, since a program may dlopen it later).
 const void *libtbb_object() {
-    static const void *base = [] {
+    static std::atomic<const void *> base{nullptr};
+    const void *b = base.load(std::memory_order_acquire);
+    if (!b) {
         Dl_info i{};
         void *f = dlsym(RTLD_DEFAULT, "TBB_runtime_interface_version");
-        return f && dladdr(f, &i) ? i.dli_fbase : nullptr;
-    }();
-    return base;
+        if (f && dladdr(f, &i)) base.store(b = i.dli_fbase, std::memory_order_release);
+    }
+    return b;
 }
 
 // The harts if a call from `caller` is TBB asking on lithe's behalf, else 0.
