@@ -31,7 +31,7 @@
 // ran): they run no runtime's work. The keeper, which keeps the TLS pool
 // warm, wakes every 10 ms (a timed condition-variable wait) even when it has
 // nothing to do, for some 30 us; with one hart, while other processes load
-// the machine, about one run of a check in ten shows it with 0.15-0.5 ms
+// the machine, about one run of a check in six shows it with 0.15-0.5 ms
 // in two consecutive windows in which vcore 0 got 1-2.5 ms (traced by name
 // and by the user pc of the system call it sleeps in: libc's futex wait of
 // pthread_cond_clockwait, where no other thread of the process sleeps).
