@@ -1,9 +1,10 @@
 // bench_compose.cpp: one measured run of a TBB/OpenMP composition, for
-// benchmarks/bench_compose.sh (which builds nothing: CMake builds this file
-// twice, as bench_compose_stock against libtbb's own workers + libgomp, and
-// as bench_compose_lithe against liblithe_omp + liblithe_tbb; the harness's
-// in-process interleaving cannot compare them, since the variants are
-// different libraries, so the driver interleaves processes instead).
+// benchmarks/bench_compose.sh (which builds nothing: bench_compose.cmake
+// builds this file as a stock program, libtbb's own workers + libgomp or
+// LLVM's libomp, and as a lithe program, liblithe_omp + liblithe_tbb, per
+// compiler; the harness's in-process interleaving cannot compare them, since
+// the variants are different libraries, so the driver interleaves
+// processes instead).
 //
 // `bench_compose a|b|seq_a|seq_b`:
 //   a      tbb::parallel_for over kTasks tasks, each an omp parallel for
@@ -13,7 +14,7 @@
 // One untimed warm-up run, then one timed run; prints one line
 //   wall_s cpu_s threads nvcsw nivcsw checksum
 // where cpu is user+system of the whole process (getrusage), threads the
-// kernel threads at the end (none exit during the run in either setup, so
+// kernel threads at the end (none exit during the run in any setup, so
 // this is the peak), and the context switches are the timed run's.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>

@@ -155,6 +155,8 @@ void start_keeper_locked() {
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, nullptr);
+        // Named so that tools (tests/compose's sampler) can tell it apart.
+        pthread_setname_np(pthread_self(), "parlib-keeper");
         keeper_main();
     }).detach();
 }

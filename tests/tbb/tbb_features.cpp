@@ -8,13 +8,14 @@
 // std::this_thread::yield (sched_yield) or pthread_yield. On lithe with
 // one hart the spinning context holds the only hart the TBB worker it
 // waits for could use; the adapter turns those yields into context yields
-// (adapters/tbb/src/sched_yield_guard.cpp), so each wait has a deadline and
+// (adapters/common/sched_yield_guard.cpp), so each wait has a deadline and
 // fails rather than hangs if that breaks.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/concurrent_hash_map.h>
 #include <oneapi/tbb/concurrent_queue.h>
 #include <oneapi/tbb/concurrent_vector.h>
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/info.h>
 #include <oneapi/tbb/task_scheduler_observer.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_invoke.h>
@@ -22,27 +23,24 @@
 #include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
+#include "named_checks.hpp"
+#include "watchdog.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <pthread.h>
+#include <sched.h>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
-namespace {
+extern "C" int lithe_num_harts(void) __attribute__((weak));
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return false;                                                  \
-        }                                                                  \
-    } while (0)
+namespace {
 
 // Spins (with `yield`) until pred() or 20 s have passed; false on timeout.
 template <class Pred>
@@ -269,6 +267,44 @@ bool global_control() {
     return true;
 }
 
+// TBB's parallelism is the harts on lithe (PARLIB_VCORES may differ from
+// the CPUs; the adapter reports the harts to TBB), the CPUs of the process
+// mask otherwise: every default TBB derives from it, and that many tasks
+// really run at once (each computes 2 ms without yielding, so a running
+// task holds its hart or thread; rounds until the peak is reached, 20 s).
+bool default_concurrency() {
+    int expected;
+    if (lithe_num_harts) {
+        expected = lithe_num_harts();
+    } else {
+        cpu_set_t m;
+        CHECK(sched_getaffinity(0, sizeof m, &m) == 0);
+        expected = CPU_COUNT(&m);
+    }
+    CHECK(tbb::info::default_concurrency() == expected);
+    CHECK(tbb::this_task_arena::max_concurrency() == expected);
+    tbb::task_arena arena;
+    arena.initialize();
+    CHECK(arena.max_concurrency() == expected);
+    CHECK(int(tbb::global_control::active_value(
+              tbb::global_control::max_allowed_parallelism)) == expected);
+    std::atomic<int> running{0}, peak{0};
+    CHECK(spin_until([&] {
+        tbb::parallel_for(0, 8 * expected, [&](int) {
+            int now = running.fetch_add(1) + 1;
+            for (int p = peak.load(); now > p && !peak.compare_exchange_weak(p, now);) {
+            }
+            auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(2);
+            while (std::chrono::steady_clock::now() < end) {
+            }
+            running.fetch_sub(1);
+        }, tbb::simple_partitioner());
+        return peak.load() >= expected;
+    }));
+    CHECK(peak.load() == expected);
+    return true;
+}
+
 // TBB masters on threads that are not lithe contexts (std::thread makes
 // foreign pthreads) work alongside main; main uses TBB first, so the
 // server exists (made from main's context).
@@ -313,16 +349,9 @@ bool first_use_on_std_thread() {
 // context) must get a worker: on lithe the worker context is made by the
 // adapter's holder context on the thread's behalf. Main made TBB's server
 // first (with work too small to need workers) and then waits in
-// std::thread::join, which blocks its kernel thread: with a single hart no
-// hart is left for the worker, so the check skips itself there.
-bool g_skipped = false;
-extern "C" int lithe_num_harts(void) __attribute__((weak));
-
+// std::thread::join; the adapter's join guard keeps the join from holding
+// main's hart (with one hart, the worker's only hart).
 bool enqueue_on_std_thread() {
-    if (lithe_num_harts && lithe_num_harts() < 2) {
-        g_skipped = true;
-        return true;
-    }
     int one = 0;
     tbb::parallel_for(0, 1, [&](int) { one = 1; });
     CHECK(one == 1);
@@ -331,21 +360,53 @@ bool enqueue_on_std_thread() {
         tbb::task_arena arena;
         std::atomic<int> done{0};
         for (int i = 0; i < 100; ++i) arena.enqueue([&] { ++done; });
-        auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-        while (done.load() < 100 && std::chrono::steady_clock::now() < end)
-            std::this_thread::yield();
-        ok = done.load() == 100;
+        ok = spin_until([&] { return done.load() == 100; });
     });
     t.join();
     CHECK(ok);
     return true;
 }
 
-struct Check {
-    const char *name;
-    bool (*fn)();
-};
-const Check kChecks[] = {
+// oneTBB's conformance case "cross thread 1" (global_control): TBB is
+// finalized on a std::thread that ran parallel work in an arena with
+// workers (max_allowed_parallelism raised so that one hart gets them
+// too) while main waits in join. finalize waits until the workers have left
+// the arena, which on lithe needs a hart: without the adapter's join guard
+// main's join holds the only one and this hangs (the watchdog then fails
+// the check after 20 s).
+bool finalize_on_std_thread() {
+    tbb::global_control gc(tbb::global_control::max_allowed_parallelism, 4);
+    {
+        tbb::task_scheduler_handle first{tbb::attach{}};
+        tbb::parallel_for(0, 10, [](int) {});  // TBB starts on main
+        CHECK(tbb::finalize(first, std::nothrow));
+    }
+    tbb::task_scheduler_handle handle{tbb::attach{}};
+    std::atomic<int> state{0};  // 1: finalize succeeded, 2: failed
+    std::atomic<long> sum{0};
+    std::thread t([&] {
+        {
+            tbb::task_arena arena(4);  // gone before finalize
+            arena.execute([&] {
+                tbb::parallel_for(0, 100, [&](int i) {
+                    volatile long x = 0;
+                    for (int k = 0; k < 20000; ++k) x = x + k;
+                    sum += i;
+                });
+            });
+        }
+        state = tbb::finalize(handle, std::nothrow) ? 1 : 2;
+    });
+    {
+        testwd::Watchdog wd(20, "finalize_on_std_thread: main's join");
+        t.join();
+    }
+    CHECK(state.load() == 1);
+    CHECK(sum.load() == 100L * 99 / 2);
+    return true;
+}
+
+const named_checks::Check kChecks[] = {
     {"parallel_for", parallel_for},     {"parallel_reduce", parallel_reduce},
     {"parallel_invoke", parallel_invoke}, {"task_group", task_group},
     {"concurrent", concurrent},         {"task_arena", task_arena},
@@ -353,35 +414,16 @@ const Check kChecks[] = {
     {"enqueue_pthread_yield", enqueue_pthread_yield},
     {"enqueue_ping_pong", enqueue_ping_pong},
     {"cancellation", cancellation},     {"global_control", global_control},
+    {"default_concurrency", default_concurrency},
     {"other_threads", other_threads},
     {"first_use_on_std_thread", first_use_on_std_thread},
     {"enqueue_on_std_thread", enqueue_on_std_thread},
+    {"finalize_on_std_thread", finalize_on_std_thread},
 };
 
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s CHECK|all\n", argv[0]);
-        return 2;
-    }
-    bool any = false;
-    for (const Check &c : kChecks) {
-        if (std::strcmp(argv[1], "all") != 0 && std::strcmp(argv[1], c.name) != 0)
-            continue;
-        any = true;
-        if (!c.fn()) {
-            std::fprintf(stderr, "FAIL %s\n", c.name);
-            return 1;
-        }
-    }
-    if (g_skipped) {
-        std::fprintf(stderr, "skipped: needs 2 harts on lithe\n");
-        return 77;
-    }
-    if (!any) {
-        std::fprintf(stderr, "no check named %s\n", argv[1]);
-        return 2;
-    }
-    return 0;
+    if (!named_checks::one_argument(argc, argv)) return 2;
+    return named_checks::run(kChecks, argv[1]);
 }

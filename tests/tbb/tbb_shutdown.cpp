@@ -1,5 +1,7 @@
 // tbb_shutdown.cpp: a short TBB program for the shutdown tests: a little
-// parallel work (so workers exist and are busy or parked), then either
+// parallel work and an enqueued task (so workers exist and are busy or
+// parked, also with one hart, where TBB's implicit arena wants no worker
+// but an enqueued task gets one), then either
 // tbb::finalize (blocking close: request_close_connection, cleanup of each
 // job, acknowledge) or a plain return from main (no close guaranteed).
 // `tbb_shutdown finalize|exit [rounds]`; rounds > 1 finalizes and restarts
@@ -10,6 +12,7 @@
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/parallel_reduce.h>
+#include <oneapi/tbb/task_arena.h>
 #include <oneapi/tbb/task_group.h>
 
 #include <atomic>
@@ -17,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <thread>
 
 static bool work() {
     std::atomic<long> sum{0};
@@ -32,6 +36,10 @@ static bool work() {
     std::atomic<int> n{0};
     for (int i = 0; i < 64; ++i) g.run([&] { ++n; });
     g.wait();
+    tbb::task_arena arena;
+    std::atomic<bool> enqueued_ran{false};
+    arena.enqueue([&] { enqueued_ran = true; });
+    while (!enqueued_ran.load()) std::this_thread::yield();
     return sum == 20000L * 19999 / 2 && r == sum && n == 64;
 }
 

@@ -18,6 +18,7 @@
 #include "server.hpp"
 #include "stats.hpp"
 #include "tbb_scheduler.hpp"
+#include "tbb_version.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -39,7 +40,9 @@ int tbb_interface_version() {
     return fn ? fn() : 0;
 }
 
-bool compatible() {
+}  // namespace
+
+bool lithe_tbb::tbb_compatible() {
     static const int version = tbb_interface_version();
     if (version >= kMinInterface && version <= kMaxInterface) return true;
     if (counters.refused.exchange(version ? version : -1) == 0)
@@ -51,8 +54,6 @@ bool compatible() {
     return false;
 }
 
-}  // namespace
-
 extern "C" {
 
 __attribute__((visibility("default"))) Status
@@ -61,14 +62,14 @@ __RML_open_factory(::rml::factory &f, ::rml::versioned_object::version_type &ser
     server_version = 2;
     // We are linked or preloaded: TBB must never dlclose us.
     f.library_handle = reinterpret_cast<void *>(::rml::factory::c_dont_unload);
-    return compatible() ? ::rml::factory::st_success
+    return lithe_tbb::tbb_compatible() ? ::rml::factory::st_success
                         : ::rml::factory::st_incompatible;
 }
 
 __attribute__((visibility("default"))) Status
 __TBB_make_rml_server(tbb::detail::r1::rml::tbb_factory &, tbb::detail::r1::rml::tbb_server *&server,
                       tbb::detail::r1::rml::tbb_client &client) {
-    if (!compatible()) return ::rml::factory::st_incompatible;
+    if (!lithe_tbb::tbb_compatible()) return ::rml::factory::st_incompatible;
     lithe_tbb::TbbScheduler *sched = lithe_tbb::TbbScheduler::instance();
     if (!sched) {
         counters.foreign_start.store(1, std::memory_order_relaxed);

@@ -1,0 +1,72 @@
+// join_guard.cpp: pthread_join() called from a lithe context waits without
+// holding its hart.
+//
+// Why: glibc's pthread_join sleeps in the kernel on the target's thread-id
+// futex. In a lithe context that sleep blocks the vcore's kernel thread,
+// so the hart it holds is lost to every runtime until the target exits.
+// The typical TBB program that hangs on it (oneTBB's conformance test
+// global_control, "cross thread 1"; tests/tbb `finalize_on_std_thread`):
+// main joins a std::thread that runs TBB work and then tbb::finalize. With
+// one hart, TBB's worker contexts, made for the thread's arena and still
+// inside process(), need that hart to leave the arena; finalize spins until
+// every arena is gone, so the thread never ends and main never returns from
+// the join. With more harts the same happens once every hart is joining.
+//
+// So in a lithe context that may switch (the same conditions as
+// sched_yield_guard.cpp: not hart/vcore context, notifications enabled),
+// pthread_join polls pthread_tryjoin_np and sleeps between polls with
+// uth_sleep_us, which blocks only the context (its hart runs others
+// meanwhile); the sleep grows from 20 us to 1 ms, so a join returns at
+// most about 1 ms after the target ended. Everything else (foreign
+// threads, vcore context, a context that must not switch) makes the real,
+// kernel-blocking call. Results are pthread_join's: the target's value, or
+// tryjoin's error (ESRCH, EINVAL, EDEADLK) at once.
+//
+// Here, not in libparlib, for the reason sched_yield_guard.cpp gives: the
+// definition must precede libc's in symbol lookup, which liblithe_tbb does
+// (linked before libc, or preloaded) and libparlib under LD_PRELOAD of an
+// adapter does not. Runs in the caller's context; no state.
+#include <lithe/lithe.h>
+#include <parlib/alarm.h>
+#include <parlib/uthread.h>
+#include <parlib/vcore.h>
+
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+
+namespace {
+
+bool may_block_context() {
+    if (in_vcore_context() || !lithe_context_self()) return false;
+    const struct uthread *u = uthread_self();
+    return u && u->notif_disabled == 0;
+}
+
+std::atomic<void *> g_next_join{nullptr};
+
+int real_join(pthread_t th, void **ret) {
+    void *p = g_next_join.load(std::memory_order_acquire);
+    if (!p) {
+        p = dlsym(RTLD_NEXT, "pthread_join");
+        g_next_join.store(p, std::memory_order_release);
+    }
+    return reinterpret_cast<int (*)(pthread_t, void **)>(p)(th, ret);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int
+pthread_join(pthread_t th, void **ret) {
+    if (!may_block_context()) return real_join(th, ret);
+    uint64_t sleep_us = 20;
+    for (;;) {
+        int rc = pthread_tryjoin_np(th, ret);
+        if (rc != EBUSY) return rc;
+        uth_sleep_us(sleep_us);
+        sleep_us = std::min<uint64_t>(sleep_us * 2, 1000);
+    }
+}
