@@ -7,14 +7,17 @@
 #include "tls_pool.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,8 +54,23 @@ size_t size_class(size_t s) {
     return c;
 }
 
+// The process's name, as the main thread had it when parlib started.
+const char *process_name() {
+    static const std::string name = [] {
+        std::ifstream f("/proc/self/comm");
+        std::string n;
+        std::getline(f, n);
+        return n;
+    }();
+    return name.c_str();
+}
+
 void *backing_main(void *arg) {
     auto *s = static_cast<TlsSlot *>(arg);
+    // A thread inherits its creator's name, and the keeper that creates
+    // most of these is named parlib-keeper; a uthread's pthread_getname_np
+    // reads its backing thread's, which should be the program's.
+    prctl(PR_SET_NAME, process_name());
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, nullptr);  // signals go to vcores
@@ -117,15 +135,31 @@ void release_now(std::vector<TlsSlot *> &v) {
 }
 
 // The keeper: keeps the default size class warm and performs releases.
+// With nothing to do it sleeps without a timeout (an idle process has no
+// thread waking up); released slots are gathered for up to 10 ms, or until
+// a batch is full, so that a burst of exits costs one wake-up.
 void keeper_main() {
     size_t cls = size_class(config().stack_size);
+    const size_t warm = static_cast<size_t>(config().tls_pool);
     std::vector<TlsSlot *> batch;
+    bool refill_failed = false;  // out of threads or memory: retry later
     for (;;) {
         size_t have;
         {
-            std::unique_lock<std::mutex> lk(pool().mu);
-            pool().keeper_cv.wait_for(lk, std::chrono::milliseconds(10));
-            have = pool().free[cls].size();
+            Pool &p = pool();
+            std::unique_lock<std::mutex> lk(p.mu);
+            if (refill_failed)
+                p.keeper_cv.wait_for(lk, std::chrono::milliseconds(10));
+            else
+                p.keeper_cv.wait(lk, [&] {
+                    return !p.to_release.empty() || p.free[cls].size() < warm;
+                });
+            if (p.free[cls].size() >= warm)
+                p.keeper_cv.wait_for(lk, std::chrono::milliseconds(10), [&] {
+                    return p.to_release.size() >= kReleaseBatch ||
+                           p.free[cls].size() < warm;
+                });
+            have = p.free[cls].size();
         }
         {
             // Take the batch only while holding release_mu, so that
@@ -138,9 +172,13 @@ void keeper_main() {
             }
             release_now(batch);
         }
-        while (have < static_cast<size_t>(config().tls_pool)) {
+        refill_failed = false;
+        while (have < warm) {
             TlsSlot *s = create_slot(cls);
-            if (!s) break;
+            if (!s) {
+                refill_failed = true;
+                break;
+            }
             std::lock_guard<std::mutex> lk(pool().mu);
             pool().free[cls].push_back(s);
             have = pool().free[cls].size();
@@ -182,8 +220,11 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
 
 void tls_slot_release(TlsSlot *slot) {
     std::lock_guard<std::mutex> lk(pool().mu);
-    pool().to_release.push_back(slot);
-    if (pool().to_release.size() >= kReleaseBatch) pool().keeper_cv.notify_one();
+    auto &q = pool().to_release;
+    q.push_back(slot);
+    // The first slot wakes the keeper to start gathering, a full batch
+    // ends its gathering early.
+    if (q.size() == 1 || q.size() >= kReleaseBatch) pool().keeper_cv.notify_one();
 }
 
 void tls_pool_flush() {
