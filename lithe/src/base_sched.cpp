@@ -7,11 +7,12 @@
 // than they hold, and otherwise gives the hart back to the system
 // (vcore_yield: spin for PARLIB_SPIN_US, then park).
 //
-// A child's request count (sum of its deltas) is the number of harts it
-// wants besides the one it entered on (docs/writing-a-scheduler.md,
-// "Request accounting"), so the base grants while child->harts <=
-// requested; an idle child whose main context is blocked has requested ==
-// -1 and gets nothing.
+// A child's request count (sum of its deltas, its descendants' forwarded)
+// is the number of harts its subtree wants besides the one it entered on
+// (docs/lithe.md, "Accounting"), so the base grants while
+// child->subtree_harts <= requested (its descendants' harts count: a
+// context entering a grandchild takes its hart along); an idle child whose
+// main context is blocked has requested == -1 and gets nothing.
 //
 // A context that yielded (a spin-wait, e.g. a TBB master's sched_yield)
 // goes to `yielded`, not the run queue: before it runs again, the children
@@ -114,7 +115,7 @@ void hart_enter(lithe_sched_t *) {
     auto &v = g_b->children;
     for (size_t k = 0; k < v.size(); ++k) {
         lithe_sched_t *child = v[(g_b->rr + k) % v.size()];
-        int held = __atomic_load_n(&child->harts, __ATOMIC_RELAXED);
+        int held = __atomic_load_n(&child->subtree_harts, __ATOMIC_RELAXED);
         int64_t want = __atomic_load_n(&child->requested, __ATOMIC_RELAXED);
         if (held <= want) {
             g_b->rr = (g_b->rr + k + 1) % v.size();

@@ -17,7 +17,8 @@
 // when a context becomes runnable (made or unblocked), -1 when it blocks or
 // exits, nothing on yield or dequeue, so `requested` = runnable or running
 // contexts minus the entering one, plus the children's requests forwarded
-// through us. Parents grant while harts <= requested.
+// through us. Parents grant while subtree_harts <= requested (docs/lithe.md,
+// "Accounting").
 #include <lithe/fork_join.h>
 #include <parlib/sync.hpp>
 
@@ -174,7 +175,7 @@ void serve_children(Impl *im) {
         lithe_sched_t *child = im->children[(im->rr + k) % n];
         struct lithe_sched_stats st;
         lithe_sched_stats(child, &st);
-        if (st.harts <= st.requested) {
+        if (st.subtree_harts <= st.requested) {
             im->rr = (im->rr + k + 1) % n;
             lithe_hart_grant(child, unlock_impl, im);
             // Returned: that child is exiting; we still hold the lock.

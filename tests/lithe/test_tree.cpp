@@ -256,7 +256,7 @@ void play_music(void *) {
 
 TEST_CASE("Figure 3.4: a pthread-like root with graphics, AI, physics and "
           "audio schedulers nested below it, work completes and harts are "
-          "accounted for", "[.][known_bug]") {
+          "accounted for") {
     g_cp[0].expected = kSolversPerFrame + kFiltersPerFrame;
     g_cp[0].live_schedulers = kLiveCp0;
     g_cp[1].expected = kTilesPerFrame + kFiltersPerFrame;
