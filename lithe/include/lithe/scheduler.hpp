@@ -128,7 +128,8 @@ class Scheduler {
 
     // Hart context (hart_enter), default child callbacks only. Grants this
     // hart to the next child, round robin, whose subtree holds no more
-    // harts than it has requested (docs/lithe.md, "Accounting"); returns if none wants one (or all are exiting).
+    // harts than it has requested (docs/lithe.md, "Accounting"); returns
+    // if none wants one (or all are exiting).
     // children_lock_ is held across the grant and released by the grant's
     // unlock callback once the hart has moved, so a child cannot finish
     // exiting (child_exit takes the lock) while we grant to it.
