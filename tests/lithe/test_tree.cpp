@@ -135,14 +135,14 @@ void checker(Checkpoint &cp) {
     }
     tree::Snapshot s;
     // Everything is blocked: every hart drains back to the system, no
-    // scheduler counts a hart, the base counts no request, and every other
-    // scheduler's request sum is -1: its main context is blocked in a join
-    // and each of its other contexts is blocked or done, so it wants not
-    // even the hart it was entered on (docs/writing-a-scheduler.md,
-    // "Request accounting").
+    // scheduler counts a hart, and every scheduler's request sum is -1: its
+    // main context is blocked in a join and each of its other contexts is
+    // blocked or done, so it wants not even the hart it was entered on
+    // (docs/writing-a-scheduler.md, "Request accounting"). The base's sum
+    // is its children's (upthread's -1, main being inside upthread).
     bool idle = tree::wait_for([&](const tree::Snapshot &x) {
         if (!tree::harts_balance(x) || x.owned() != 0) return false;
-        if (x.base.requested != 0) return false;
+        if (x.base.requested != -1) return false;
         for (auto &st : x.stats)
             if (st.requested != -1) return false;
         return true;
