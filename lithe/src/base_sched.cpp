@@ -74,8 +74,12 @@ void enqueue(lithe_context_t *c) {
     unlock();
 }
 
-void hart_request(lithe_sched_t *, lithe_sched_t *, int delta) {
-    lithe_hart_request(delta);  // counts, and asks the system if positive
+// What lithe_hart_request does at the root (count, ask the system for
+// positive deltas), inline: every request of a child of the base passes
+// here.
+void hart_request(lithe_sched_t *self, lithe_sched_t *, int delta) {
+    __atomic_fetch_add(&self->requested, delta, __ATOMIC_RELAXED);
+    if (delta > 0) vcore_request(delta);
 }
 
 void child_enter(lithe_sched_t *, lithe_sched_t *child) {

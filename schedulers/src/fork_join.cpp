@@ -116,8 +116,7 @@ int my_queue(Impl *im) {
     return v >= 0 ? v % im->nq : 0;
 }
 
-lithe_context_t *pop_local(Impl *im) {
-    Queue &q = im->queues[my_queue(im)];
+lithe_context_t *pop_local(Queue &q) {
     std::lock_guard<Spin> g(q.lock);
     if (q.q.empty()) return nullptr;
     lithe_context_t *c = q.q.back();
@@ -211,14 +210,19 @@ void serve_children(Impl *im) {
 // would grant the hart back to us afterwards (without it, we still count
 // for it: subtree_harts - 1 <= requested). A scheduler whose request sum
 // no longer covers this hart keeps it instead, or the context that yielded
-// would wait for a hart nobody grants. Racy snapshots: a heuristic.
+// would wait for a hart nobody grants. Racy snapshots: a heuristic. It
+// runs on every context yield, so it loads the four counters itself (the
+// fields lithe_sched_stats would copy, with the same relaxed loads) rather
+// than taking two full snapshots.
 bool parent_turn(lithe_sched_t *self) {
+    auto load = [](auto &field) {
+        return __atomic_load_n(&field, __ATOMIC_RELAXED);
+    };
+    int64_t req = load(self->requested);
+    int64_t held = load(self->subtree_harts);
+    if (held - 1 > req) return false;
     lithe_sched_t *p = self->parent;  // set while entered (lithe's field)
-    struct lithe_sched_stats ps, ss;
-    lithe_sched_stats(self, &ss);
-    if (ss.subtree_harts - 1 > ss.requested) return false;
-    lithe_sched_stats(p, &ps);
-    return ps.requested - ss.requested > ps.subtree_harts - ss.subtree_harts;
+    return load(p->requested) - req > load(p->subtree_harts) - held;
 }
 
 }  // namespace
@@ -228,15 +232,18 @@ extern "C" {
 // Puts a context of `s` on this hart's run queue (no request). A hart pops
 // its newest context (back) and thieves take the oldest (front); a context
 // that yields goes to the front, so it runs after the others instead of
-// being picked again at once (which starves whatever it waits for).
+// being picked again at once (which starves whatever it waits for), and
+// marks the hart as owing the parent a turn.
 static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
     Impl *im = impl_of(s);
     Queue &q = im->queues[my_queue(im)];
     std::lock_guard<Spin> g(q.lock);
-    if (yielded)
+    if (yielded) {
         q.q.push_front(c);
-    else
+        q.turn_owed = true;  // hart context on this hart (context_yield)
+    } else {
         q.q.push_back(c);
+    }
 }
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
@@ -296,7 +303,7 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     }
     bool children = im->nchildren.load(std::memory_order_acquire) > 0;
     if (children && !returned) serve_children(im);
-    lithe_context_t *c = pop_local(im);
+    lithe_context_t *c = pop_local(mine);
     if (!c) c = steal(im);
     if (c) lithe_context_run(c);
     if (children && returned) serve_children(im);
@@ -315,9 +322,8 @@ void lithe_fj_context_unblock(lithe_sched_t *self, lithe_context_t *c) {
 }
 
 void lithe_fj_context_yield(lithe_sched_t *self, lithe_context_t *c) {
-    push(fj_of(self), c, true);  // still runnable: no new request
-    Impl *im = impl_of(fj_of(self));
-    im->queues[my_queue(im)].turn_owed = true;
+    push(fj_of(self), c, true);  // still runnable: no new request; owes
+                                 // the parent a turn (see the top)
 }
 
 void lithe_fj_context_exit(lithe_sched_t *self, lithe_context_t *ctx) {
