@@ -7,19 +7,26 @@
 // than they hold, and otherwise gives the hart back to the system
 // (vcore_yield: spin for PARLIB_SPIN_US, then park).
 //
-// A child's request count (sum of its deltas) is the number of harts it
-// wants besides the one it entered on (docs/writing-a-scheduler.md,
-// "Request accounting"), so the base grants while child->harts <=
-// requested; an idle child whose main context is blocked has requested ==
-// -1 and gets nothing.
+// A child's request count (sum of its deltas, its descendants' forwarded)
+// is the number of harts its subtree wants besides the one it entered on
+// (docs/lithe.md, "Accounting"), so the base grants while
+// child->subtree_harts <= requested (its descendants' harts count: a
+// context entering a grandchild takes its hart along); an idle child whose
+// main context is blocked has requested == -1 and gets nothing. The base
+// keeps its own sum by the same rule as every other scheduler (children's
+// deltas forwarded into it, +1 when one of its contexts becomes runnable,
+// -1 when one blocks or exits, the main context being its entry context),
+// so that a child can tell whether the rest of the tree wants harts
+// (fork-join's turn for the parent); at the root, lithe_hart_request also
+// asks the system for vcores when the delta is positive.
 //
 // A context that yielded (a spin-wait, e.g. a TBB master's sched_yield)
 // goes to `yielded`, not the run queue: before it runs again, the children
 // get one pass at the hart (its `passed` flag records that), so a context
 // waiting for a child's work cannot keep the hart from that child, and a
 // child cannot starve it either (it runs at the next pass).
-// `lock` protects the queues and the children list; it is released by the grant's unlock callback, after the
-// hart has been transferred.
+// `lock` protects the queues and the children list; it is released by the
+// grant's unlock callback, after the hart has been transferred.
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -67,7 +74,11 @@ void enqueue(lithe_context_t *c) {
     unlock();
 }
 
-void hart_request(lithe_sched_t *, lithe_sched_t *, int delta) {
+// What lithe_hart_request does at the root (count, ask the system for
+// positive deltas), inline: every request of a child of the base passes
+// here.
+void hart_request(lithe_sched_t *self, lithe_sched_t *, int delta) {
+    __atomic_fetch_add(&self->requested, delta, __ATOMIC_RELAXED);
     if (delta > 0) vcore_request(delta);
 }
 
@@ -86,6 +97,9 @@ void child_exit(lithe_sched_t *, lithe_sched_t *child) {
             break;
         }
     unlock();
+    // Withdraw what the child still asked for (forwarded into our sum).
+    int64_t left = __atomic_load_n(&child->requested, __ATOMIC_RELAXED);
+    if (left != 0) lithe_hart_request(static_cast<int>(-left));
 }
 
 void hart_return(lithe_sched_t *, lithe_sched_t *) {}
@@ -114,7 +128,7 @@ void hart_enter(lithe_sched_t *) {
     auto &v = g_b->children;
     for (size_t k = 0; k < v.size(); ++k) {
         lithe_sched_t *child = v[(g_b->rr + k) % v.size()];
-        int held = __atomic_load_n(&child->harts, __ATOMIC_RELAXED);
+        int held = __atomic_load_n(&child->subtree_harts, __ATOMIC_RELAXED);
         int64_t want = __atomic_load_n(&child->requested, __ATOMIC_RELAXED);
         if (held <= want) {
             g_b->rr = (g_b->rr + k + 1) % v.size();
@@ -129,11 +143,15 @@ void hart_enter(lithe_sched_t *) {
 
 void sched_enter(lithe_sched_t *) {}
 void sched_exit(lithe_sched_t *) {}
-void context_block(lithe_sched_t *, lithe_context_t *) {}
+void context_block(lithe_sched_t *, lithe_context_t *) {
+    lithe_hart_request(-1);
+}
 
 void context_unblock(lithe_sched_t *, lithe_context_t *c) {
+    // Queue first: the vcore this asks the system for must find it (the
+    // base is immortal, so nothing can go away between the two).
     enqueue(c);
-    vcore_request(1);
+    lithe_hart_request(1);
 }
 
 void context_yield(lithe_sched_t *, lithe_context_t *c) {
@@ -141,7 +159,9 @@ void context_yield(lithe_sched_t *, lithe_context_t *c) {
     g_b->yielded.push_back({c, false});
     unlock();
 }
-void context_exit(lithe_sched_t *, lithe_context_t *) {}
+void context_exit(lithe_sched_t *, lithe_context_t *) {
+    lithe_hart_request(-1);
+}
 
 const lithe_sched_funcs g_base_funcs = {
     hart_request, child_enter, child_exit, hart_return, hart_enter,
@@ -158,6 +178,9 @@ __attribute__((constructor)) void lithe_init() {
     g_base = &g_b->sched;
     lithe_sched_init(g_base, &g_base_funcs, &g_b->main_ctx);
     g_base->state = kEntered;
+    // main's first run is delivered as an unblock (+1); it is the base's
+    // entry context, counted 0 while it runs.
+    g_base->requested = -1;
     lithe_context_t *m = &g_b->main_ctx;
     m->id = 0;
     m->uth.owner = m;  // thread_runnable(main) needs the label at once

@@ -11,6 +11,9 @@
 // decremented; on a yield the parent's hart_return runs before the child's
 // `harts` drops, so lithe_sched_exit (finished by the last hart out, see
 // sched.cpp) never returns while a hart still uses the child's struct.
+// `subtree_harts` moves with `harts` of the scheduler the hart enters or
+// leaves, and only that one: a hart moving between parent and child stays
+// inside every ancestor's subtree.
 #include <time.h>
 
 #include <parlib/uthread.h>
@@ -78,6 +81,7 @@ void sched_entry() {
     Hart *h = here();
     if (!h->current) {  // a vcore came from the system: it is the root's
         __atomic_fetch_add(&g_base->harts, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&g_base->subtree_harts, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&g_base->grants_received, 1, __ATOMIC_RELAXED);
         set_current(h, g_base);
     }
@@ -172,6 +176,7 @@ int lithe_hart_grant(lithe_sched_t *child, void (*unlock)(void *), void *arg) {
         return LITHE_EEXITING;  // an expected race, not misuse
     }
     __atomic_fetch_add(&child->harts, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&child->subtree_harts, 1, __ATOMIC_RELAXED);
     sched_unlock(child);
     __atomic_fetch_add(&child->grants_received, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&p->grants_made, 1, __ATOMIC_RELAXED);
@@ -191,6 +196,7 @@ int lithe_hart_yield(void) {
     __atomic_fetch_add(&c->yields, 1, __ATOMIC_RELAXED);
     if (c == g_base) {  // the root gives the vcore back to the system
         __atomic_fetch_sub(&c->harts, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&c->subtree_harts, 1, __ATOMIC_RELAXED);
         set_current(h, nullptr);
         vcore_yield();
     }

@@ -42,6 +42,7 @@ void enter_on_hart(uthread *, void *arg) {
     Hart *h = here();
     with_current(p, [&] { p->funcs->child_enter(p, child); });
     __atomic_fetch_add(&child->harts, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&child->subtree_harts, 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&p->harts, 1, __ATOMIC_RELAXED);
     set_current(h, child);
     with_current(child, [&] { child->funcs->sched_enter(child); });
@@ -68,6 +69,7 @@ void enter_on_hart(uthread *, void *arg) {
     }
     __atomic_fetch_sub(&p->children, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&child->harts, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&child->subtree_harts, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&child->state, kExited, __ATOMIC_RELEASE);
     run_uthread(u);
     __builtin_unreachable();
@@ -96,6 +98,7 @@ void exit_on_hart(uthread *, void *arg) {
 
 void leave_child(Hart *h, lithe_sched_t *c) {
     sched_lock(c);
+    __atomic_fetch_sub(&c->subtree_harts, 1, __ATOMIC_RELAXED);
     bool last = __atomic_sub_fetch(&c->harts, 1, __ATOMIC_RELEASE) == 0 &&
                 sched_state(c) == kExiting;
     sched_unlock(c);
@@ -187,6 +190,7 @@ int lithe_sched_stats(lithe_sched_t *s, struct lithe_sched_stats *out) {
     if (!s || !out)
         return misuse(LITHE_EINVAL, "lithe_sched_stats: NULL argument");
     out->harts = __atomic_load_n(&s->harts, __ATOMIC_ACQUIRE);
+    out->subtree_harts = __atomic_load_n(&s->subtree_harts, __ATOMIC_ACQUIRE);
     out->requested = __atomic_load_n(&s->requested, __ATOMIC_RELAXED);
     out->hart_time_ns = __atomic_load_n(&s->hart_time_ns, __ATOMIC_RELAXED);
     out->grants_received =

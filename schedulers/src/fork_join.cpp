@@ -17,7 +17,22 @@
 // when a context becomes runnable (made or unblocked), -1 when it blocks or
 // exits, nothing on yield or dequeue, so `requested` = runnable or running
 // contexts minus the entering one, plus the children's requests forwarded
-// through us. Parents grant while harts <= requested.
+// through us. Parents grant while subtree_harts <= requested (docs/lithe.md,
+// "Accounting").
+//
+// One turn for the parent: a context that yields (a spin-wait: an OpenMP
+// member in sched_yield) is still runnable, so without a rule this hart
+// would pick it, or a sibling spinner, again and again, and work that only
+// the parent's side can run (a context of the parent, a sibling scheduler
+// such as TBB's) would never get a hart when we hold them all. So after a
+// yield, if the rest of the parent's subtree wants more harts than it
+// holds, the hart goes to the parent once (lithe_hart_yield) before it
+// picks a context again; and a hart a child gives back runs our own
+// contexts before we serve children again, so that the turn reaches them
+// instead of going straight back to the child. The base and the TBB
+// scheduler apply the same rule with their `passed` flags. The turn is
+// skipped when the parent has no demand (no cost in a tree that wants no
+// more harts) or when our own request sum would not bring the hart back.
 #include <lithe/fork_join.h>
 #include <parlib/sync.hpp>
 
@@ -37,6 +52,11 @@ using Spin = parlib::SpinLock;
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
+    // Per hart, touched only by that hart in hart context (no lock): a
+    // context yielded here, so the parent is owed a turn (turn_owed); a
+    // child gave this hart back (returned), so our own contexts come first.
+    bool turn_owed = false;
+    bool returned = false;
 };
 
 struct FjCtx;
@@ -96,8 +116,7 @@ int my_queue(Impl *im) {
     return v >= 0 ? v % im->nq : 0;
 }
 
-lithe_context_t *pop_local(Impl *im) {
-    Queue &q = im->queues[my_queue(im)];
+lithe_context_t *pop_local(Queue &q) {
     std::lock_guard<Spin> g(q.lock);
     if (q.q.empty()) return nullptr;
     lithe_context_t *c = q.q.back();
@@ -174,13 +193,36 @@ void serve_children(Impl *im) {
         lithe_sched_t *child = im->children[(im->rr + k) % n];
         struct lithe_sched_stats st;
         lithe_sched_stats(child, &st);
-        if (st.harts <= st.requested) {
+        if (st.subtree_harts <= st.requested) {
             im->rr = (im->rr + k + 1) % n;
             lithe_hart_grant(child, unlock_impl, im);
             // Returned: that child is exiting; we still hold the lock.
         }
     }
     im->lock.unlock();
+}
+
+// Whether this hart should give the parent a turn: the parent's subtree,
+// outside `self`, wants more harts than it holds (its demand there is
+// parent.requested - self.requested: both are "subtree demand minus the
+// entry hart", and self's entry hart is one of the parent's subtree; its
+// harts there parent.subtree_harts - self.subtree_harts), and the parent
+// would grant the hart back to us afterwards (without it, we still count
+// for it: subtree_harts - 1 <= requested). A scheduler whose request sum
+// no longer covers this hart keeps it instead, or the context that yielded
+// would wait for a hart nobody grants. Racy snapshots: a heuristic. It
+// runs on every context yield, so it loads the four counters itself (the
+// fields lithe_sched_stats would copy, with the same relaxed loads) rather
+// than taking two full snapshots.
+bool parent_turn(lithe_sched_t *self) {
+    auto load = [](auto &field) {
+        return __atomic_load_n(&field, __ATOMIC_RELAXED);
+    };
+    int64_t req = load(self->requested);
+    int64_t held = load(self->subtree_harts);
+    if (held - 1 > req) return false;
+    lithe_sched_t *p = self->parent;  // set while entered (lithe's field)
+    return load(p->requested) - req > load(p->subtree_harts) - held;
 }
 
 }  // namespace
@@ -190,15 +232,18 @@ extern "C" {
 // Puts a context of `s` on this hart's run queue (no request). A hart pops
 // its newest context (back) and thieves take the oldest (front); a context
 // that yields goes to the front, so it runs after the others instead of
-// being picked again at once (which starves whatever it waits for).
+// being picked again at once (which starves whatever it waits for), and
+// marks the hart as owing the parent a turn.
 static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
     Impl *im = impl_of(s);
     Queue &q = im->queues[my_queue(im)];
     std::lock_guard<Spin> g(q.lock);
-    if (yielded)
+    if (yielded) {
         q.q.push_front(c);
-    else
+        q.turn_owed = true;  // hart context on this hart (context_yield)
+    } else {
         q.q.push_back(c);
+    }
 }
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {
@@ -241,15 +286,27 @@ void lithe_fj_child_exit(lithe_sched_t *self, lithe_sched_t *child) {
     if (st.requested != 0) lithe_hart_request(static_cast<int>(-st.requested));
 }
 
-void lithe_fj_hart_return(lithe_sched_t *, lithe_sched_t *) {}
+void lithe_fj_hart_return(lithe_sched_t *self, lithe_sched_t *) {
+    Impl *im = impl_of(fj_of(self));
+    im->queues[my_queue(im)].returned = true;
+}
 
 void lithe_fj_hart_enter(lithe_sched_t *self) {
     lithe_fj_sched_t *s = fj_of(self);
     Impl *im = impl_of(s);
-    if (im->nchildren.load(std::memory_order_acquire) > 0) serve_children(im);
-    lithe_context_t *c = pop_local(im);
+    Queue &mine = im->queues[my_queue(im)];
+    bool returned = mine.returned;
+    mine.returned = false;
+    if (mine.turn_owed) {
+        mine.turn_owed = false;
+        if (parent_turn(self)) lithe_hart_yield();
+    }
+    bool children = im->nchildren.load(std::memory_order_acquire) > 0;
+    if (children && !returned) serve_children(im);
+    lithe_context_t *c = pop_local(mine);
     if (!c) c = steal(im);
     if (c) lithe_context_run(c);
+    if (children && returned) serve_children(im);
     lithe_hart_yield();
 }
 
@@ -265,7 +322,8 @@ void lithe_fj_context_unblock(lithe_sched_t *self, lithe_context_t *c) {
 }
 
 void lithe_fj_context_yield(lithe_sched_t *self, lithe_context_t *c) {
-    push(fj_of(self), c, true);  // still runnable: no new request
+    push(fj_of(self), c, true);  // still runnable: no new request; owes
+                                 // the parent a turn (see the top)
 }
 
 void lithe_fj_context_exit(lithe_sched_t *self, lithe_context_t *ctx) {

@@ -139,7 +139,9 @@ void nothing(void *) {}
 
 TEST_CASE("yield_to refuses what it cannot run, with documented errors") {
     lithe_set_misuse_policy(LITHE_MISUSE_RETURN);
-    Sched s1, s2;  // exited before they go out of scope
+    // Value-initialised: lithe_sched_init reads the state of what it is
+    // given (refusing an entered scheduler), so it must not be stack garbage.
+    Sched s1{}, s2{};  // exited before they go out of scope
     g_s = &s1;
     REQUIRE(lithe_sched_init(&g_s->sched, &g_funcs, &g_s->main) == LITHE_OK);
     REQUIRE(lithe_sched_enter(&g_s->sched) == LITHE_OK);

@@ -173,6 +173,47 @@ TEST_CASE("fork-join: yielding lets the other contexts run") {
 }
 
 namespace {
+// A child's context spin-waits (lithe_context_yield) for a flag that only a
+// context of the parent scheduler sets: the pattern of OpenMP members in
+// sched_yield while the work they wait for is queued elsewhere in the tree.
+std::atomic<bool> g_parent_flag{false};
+std::atomic<long> g_spins{0};
+constexpr long kMaxSpins = 200000;  // ~tens of ms: then give up (failure)
+void spin_for_parent_flag(void *) {
+    while (!g_parent_flag.load() && g_spins.fetch_add(1) < kMaxSpins)
+        lithe_context_yield();
+}
+void set_parent_flag(void *) { g_parent_flag = true; }
+}  // namespace
+
+// One turn for the parent: with one hart, the child's yielding context must
+// let the hart go to the parent, whose context sets the flag. Without the
+// rule the child re-runs its spinner until it gives up (and with no bound,
+// forever: a livelock). With more harts another hart may run the parent's
+// context anyway; the property is checked where it matters, at 1 hart.
+TEST_CASE("fork-join: a yielding context gives the parent a turn") {
+    g_parent_flag = false;
+    g_spins = 0;
+    lithe_fj_sched_t *p = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&p->sched) == LITHE_OK);
+    lithe_fj_context_t *setter =
+        lithe_fj_context_create(p, 0, set_parent_flag, nullptr);
+    REQUIRE(setter);
+    lithe_fj_sched_t *c = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&c->sched) == LITHE_OK);
+    REQUIRE(lithe_fj_context_create(c, 0, spin_for_parent_flag, nullptr));
+    lithe_fj_sched_join_all(c);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_context_join(setter);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(c);
+    lithe_fj_sched_destroy(p);
+    CAPTURE(g_spins.load());
+    CHECK(g_parent_flag.load());
+    CHECK(g_spins.load() < kMaxSpins);
+}
+
+namespace {
 // C's second hart spins in hart_enter (hart context) until released, so C
 // holds another hart while its main context calls lithe_sched_exit.
 std::atomic<bool> g_hold_arm{false}, g_holding{false}, g_release{false};

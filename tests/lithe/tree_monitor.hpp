@@ -144,9 +144,9 @@ inline std::string dump(const Snapshot &s) {
     auto stat_line = [&](const char *name, lithe_sched_t *p,
                          const struct lithe_sched_stats &st, int depth) {
         snprintf(line, sizeof line,
-                 "%*s%s %p: harts=%d requested=%lld children=%d contexts=%llu "
-                 "grants_in=%llu grants_out=%llu yields=%llu\n",
-                 2 * depth, "", name, (void *)p, st.harts,
+                 "%*s%s %p: harts=%d subtree=%d requested=%lld children=%d "
+                 "contexts=%llu grants_in=%llu grants_out=%llu yields=%llu\n",
+                 2 * depth, "", name, (void *)p, st.harts, st.subtree_harts,
                  (long long)st.requested, st.children,
                  (unsigned long long)st.contexts,
                  (unsigned long long)st.grants_received,
@@ -225,10 +225,28 @@ inline bool children_match(const Snapshot &s) {
     return true;
 }
 
+// Each scheduler's subtree_harts is its own harts plus its registered
+// children's subtree_harts (only meaningful while no hart moves).
+inline bool subtrees_match(const Snapshot &s) {
+    auto below = [&](lithe_sched_t *p) {
+        int64_t k = 0;
+        for (size_t i = 0; i < s.nodes.size(); ++i)
+            if (s.nodes[i].parent == p) k += s.stats[i].subtree_harts;
+        return k;
+    };
+    if (s.base.subtree_harts != s.base.harts + below(lithe_sched_base()))
+        return false;
+    for (size_t i = 0; i < s.nodes.size(); ++i)
+        if (s.stats[i].subtree_harts != s.stats[i].harts + below(s.nodes[i].s))
+            return false;
+    return true;
+}
+
 // Quiescent accounting: the harts counted by the schedulers are exactly the
-// harts that have an owner.
+// harts that have an owner, and every subtree count adds up.
 inline bool harts_balance(const Snapshot &s) {
-    return s.consistent && check_always(s).empty() && s.sum_harts() == s.owned();
+    return s.consistent && check_always(s).empty() &&
+           s.sum_harts() == s.owned() && subtrees_match(s);
 }
 
 // Polls snapshots until pred holds on a consistent one (or the deadline);
@@ -267,7 +285,10 @@ class Monitor {
     void run() {
         uint64_t last = progress_.load();
         auto since = std::chrono::steady_clock::now();
-        while (!stop_.load()) {
+        // At least one pass, even if stopped before this thread first ran
+        // (a short test on a loaded machine): the last pass, at the end of
+        // the run, sees a quiet tree, so checks() > 0 means it checked.
+        do {
             Snapshot s = take();
             if (s.consistent) {
                 checks_.fetch_add(1);
@@ -289,7 +310,7 @@ class Monitor {
                 abort();
             }
             std::this_thread::sleep_for(std::chrono::microseconds(500));
-        }
+        } while (!stop_.load());
     }
     std::atomic<uint64_t> &progress_;
     std::string label_;

@@ -88,6 +88,9 @@ struct lithe_sched_funcs {
 /* Per-scheduler accounting (lithe_sched_stats). */
 struct lithe_sched_stats {
     int harts;                /* harts for which it is current now */
+    int subtree_harts;        /* harts of it and its descendants: `harts`
+                                 plus its entered children's subtree_harts
+                                 (what its `requested` is measured against) */
     int64_t requested;        /* sum of its request deltas (outstanding) */
     uint64_t hart_time_ns;    /* hart-time accumulated while current */
     uint64_t grants_received; /* harts granted to it */
@@ -108,6 +111,7 @@ struct lithe_sched {
     uint32_t state;                /* lithe's: init/entered/exiting/exited */
     uint32_t lock;                 /* lithe's: orders grant vs exit */
     int32_t harts;
+    int32_t subtree_harts;
     int32_t children;
     int64_t requested;
     int64_t contexts;

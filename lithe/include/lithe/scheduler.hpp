@@ -127,8 +127,9 @@ class Scheduler {
     virtual void context_exit(Context &ctx) = 0;
 
     // Hart context (hart_enter), default child callbacks only. Grants this
-    // hart to the next child, round robin, that holds no more harts than
-    // it has requested; returns if none wants one (or all are exiting).
+    // hart to the next child, round robin, whose subtree holds no more
+    // harts than it has requested (docs/lithe.md, "Accounting"); returns
+    // if none wants one (or all are exiting).
     // children_lock_ is held across the grant and released by the grant's
     // unlock callback once the hart has moved, so a child cannot finish
     // exiting (child_exit takes the lock) while we grant to it.
@@ -139,7 +140,7 @@ class Scheduler {
             lithe_sched_t *c = children_[(rr_ + k) % n];
             struct lithe_sched_stats st {};
             lithe_sched_stats(c, &st);
-            if (st.harts <= st.requested) {
+            if (st.subtree_harts <= st.requested) {
                 rr_ = (rr_ + k + 1) % n;
                 lithe_hart_grant(c, unlock_children, this);
                 // Returned: c is exiting; the lock is still ours.

@@ -99,7 +99,7 @@ class ForScheduler final : public lithe::Scheduler {
             lithe_sched_t *c = children_[(rr_ + k) % n];
             struct lithe_sched_stats st {};
             lithe_sched_stats(c, &st);
-            if (st.harts <= st.requested) {
+            if (st.subtree_harts <= st.requested) {
                 rr_ = (rr_ + k + 1) % n;
                 lithe::hart_grant(c, unlock, this);  // returns if c exits
             }
