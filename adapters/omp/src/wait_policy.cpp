@@ -109,11 +109,14 @@ bool registered(Slicer &s, lithe_sched_t *r) {
     return std::find(s.regions.begin(), s.regions.end(), r) != s.regions.end();
 }
 
-// A region has members that are runnable but have no hart.
+// A region (or a region nested in it) has members that are runnable but
+// have no hart. `requested` is the subtree's demand less the hart the
+// region was entered on (docs/lithe.md, "Accounting"), so it is compared
+// with the harts of the whole subtree.
 bool starved(lithe_sched_t *r) {
     struct lithe_sched_stats st;
     lithe_sched_stats(r, &st);
-    return st.harts > 0 && st.requested >= st.harts;
+    return st.harts > 0 && st.requested >= st.subtree_harts;
 }
 
 // Hart context: pause the member that the notification interrupted on this
