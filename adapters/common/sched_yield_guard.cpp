@@ -24,14 +24,11 @@
 // sched_yield (parlib's spin backoff, libstdc++'s this_thread::yield),
 // hence the conditions below.
 //
-// Only a context that may safely switch yields: not when called by the
-// library that provides malloc (libasan's allocator spins with sched_yield
-// while holding its locks: switching there deadlocks the next allocation),
-// and only a lithe context (not a foreign pthread), not in hart/vcore
-// context, with notifications enabled
-// (a context holding a lithe::SpinLock or a parlib pdr lock, or inside the
-// OpenMP runtime's region start/end, has them disabled and must not
-// switch). Everything else makes the plain system call. pthread_yield is
+// Only a context that may safely switch yields (may_switch.hpp), and not
+// when called by the library that provides malloc (libasan's allocator
+// spins with sched_yield while holding its locks: switching there
+// deadlocks the next allocation). Everything else makes the plain system
+// call. pthread_yield is
 // glibc's deprecated alias; it calls the internal sched_yield, which this
 // definition cannot reach, so it is defined too. thrd_yield is left alone
 // (nothing in TBB, OpenBLAS or libstdc++ calls it). Default visibility:
@@ -39,12 +36,11 @@
 // under libc's version node (adapters/omp/abi/interpose.syms) so that
 // versioned references bind to it.
 #include <dlfcn.h>
-#include <lithe/lithe.h>
-#include <parlib/uthread.h>
-#include <parlib/vcore.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "may_switch.hpp"
 
 namespace {
 
@@ -64,10 +60,7 @@ bool called_by_allocator(const void *caller) {
 }
 
 bool may_yield_context(const void *caller) {
-    if (in_vcore_context() || !lithe_context_self()) return false;
-    if (called_by_allocator(caller)) return false;
-    const struct uthread *u = uthread_self();
-    return u && u->notif_disabled == 0;
+    return lithe_adapters::may_switch_context() && !called_by_allocator(caller);
 }
 
 int yield_now(const void *caller) {

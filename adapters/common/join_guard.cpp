@@ -12,8 +12,7 @@
 // every arena is gone, so the thread never ends and main never returns from
 // the join. With more harts the same happens once every hart is joining.
 //
-// So in a lithe context that may switch (the same conditions as
-// sched_yield_guard.cpp: not hart/vcore context, notifications enabled),
+// So in a lithe context that may switch (may_switch.hpp),
 // pthread_join polls pthread_tryjoin_np and sleeps between polls with
 // uth_sleep_us, which blocks only the context (its hart runs others
 // meanwhile); the sleep grows from 20 us to 1 ms, so a join returns at
@@ -22,14 +21,14 @@
 // kernel-blocking call. Results are pthread_join's: the target's value, or
 // tryjoin's error (ESRCH, EINVAL, EDEADLK) at once.
 //
-// Here, not in libparlib, for the reason sched_yield_guard.cpp gives: the
-// definition must precede libc's in symbol lookup, which liblithe_tbb does
-// (linked before libc, or preloaded) and libparlib under LD_PRELOAD of an
-// adapter does not. Runs in the caller's context; no state.
-#include <lithe/lithe.h>
+// Compiled into every adapter library, not libparlib, for the reason
+// sched_yield_guard.cpp gives: the definition must precede libc's in
+// symbol lookup, which an adapter does (linked before libc, or preloaded)
+// and libparlib under LD_PRELOAD of an adapter does not. liblithe_omp
+// exports it under glibc's default node GLIBC_2.34 (abi/interpose.syms):
+// binaries linked against an older glibc reference pthread_join@GLIBC_2.2.5
+// and keep libc's. Runs in the caller's context; no state.
 #include <parlib/alarm.h>
-#include <parlib/uthread.h>
-#include <parlib/vcore.h>
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -38,13 +37,9 @@
 #include <atomic>
 #include <cerrno>
 
-namespace {
+#include "may_switch.hpp"
 
-bool may_block_context() {
-    if (in_vcore_context() || !lithe_context_self()) return false;
-    const struct uthread *u = uthread_self();
-    return u && u->notif_disabled == 0;
-}
+namespace {
 
 std::atomic<void *> g_next_join{nullptr};
 
@@ -61,7 +56,7 @@ int real_join(pthread_t th, void **ret) {
 
 extern "C" __attribute__((visibility("default"))) int
 pthread_join(pthread_t th, void **ret) {
-    if (!may_block_context()) return real_join(th, ret);
+    if (!lithe_adapters::may_switch_context()) return real_join(th, ret);
     uint64_t sleep_us = 20;
     for (;;) {
         int rc = pthread_tryjoin_np(th, ret);
