@@ -12,7 +12,7 @@ ctest --test-dir "$dir" -N | sed -nE 's/^ *Test +#[0-9]+: //p' >"$names"
 missing=0 cases=0
 for bin in "$@"; do
   # Catch2 v2 exits with the number of cases listed: judge by the output
-  # (empty when every case is hidden, e.g. tagged [.][known_bug]).
+  # (empty when every case is hidden, i.e. tagged [.]).
   list=$("$bin" --list-test-names-only)
   while IFS= read -r n; do
     [ -n "$n" ] || continue
