@@ -8,7 +8,7 @@
 #   PREFIX_libomp       clang-14 -fopenmp (LLVM's libomp)
 #   PREFIX_lithe_clang  the clang object (libomp's __kmpc ABI) on
 #                       liblithe_omp
-# (the clang pair only if clang-14 / clang++-14 is installed). LANG is C
+# (the clang pair only if clang-14 / clang++-14 and libomp are installed). LANG is C
 # or CXX (C++20). STOCK_LIBS are appended to the stock links, LITHE_LIBS
 # to the lithe links (after liblithe_omp); LITHE_TARGETS are the targets
 # the lithe links depend on besides lithe_omp (their directories go into
@@ -38,9 +38,14 @@ function(omp_programs src prefix lang outputs_var)
   set(gcc_lithe ${prefix}_lithe)
   set(clang_stock ${prefix}_libomp)
   set(clang_lithe ${prefix}_lithe_clang)
+  # clang -fopenmp links LLVM's libomp (Debian: libomp-14-dev); without
+  # it the clang pair would fail to link, so it is skipped.
+  find_library(LIBOMP14 NAMES omp PATHS /usr/lib/llvm-14/lib)
   set(compilers gcc)
-  if(clang_cc)
+  if(clang_cc AND LIBOMP14)
     list(APPEND compilers clang)
+  else()
+    message(STATUS "clang-14 or libomp missing: ${prefix}_libomp/_lithe_clang not built")
   endif()
   set(outputs ${${outputs_var}})
   foreach(cc ${compilers})
