@@ -20,7 +20,7 @@ for name in bench_yield bench_create bench_wake bench_primitives bench_lithe; do
     [ -x "$build/benchmarks/$name" ] && bins+=("$build/benchmarks/$name")
 done
 for b in "$build"/benchmarks/bench_*; do
-    case "$b" in */bench_compose_*) continue ;; esac  # bench_compose.sh runs them
+    case "$b" in */bench_compose_* | */bench_epcc_*) continue ;; esac  # their .sh run them
     case " ${bins[*]-} " in *" $b "*) ;; *) [ -x "$b" ] && bins+=("$b") ;; esac
 done
 if [ ${#bins[@]} -eq 0 ]; then
@@ -56,6 +56,16 @@ if [ -x "$build/benchmarks/bench_compose_lithe" ]; then
         echo "Emulating a 4-core machine (PARLIB_VCORES=4, OMP_NUM_THREADS=4):"
         echo
         BENCH_COMPOSE_VCORES=4 "$root/benchmarks/bench_compose.sh" "$build/benchmarks"
+        echo
+    } >>"$tables"
+fi
+# EPCC-style OpenMP overheads: libgomp, libomp and lithe are different programs.
+if [ -x "$build/benchmarks/bench_epcc_lithe" ]; then
+    echo "run.sh: bench_epcc.sh" >&2
+    {
+        echo "## OpenMP construct overheads (EPCC-style): lithe-omp vs libomp vs libgomp"
+        echo
+        "$root/benchmarks/bench_epcc.sh" "$build/benchmarks"
         echo
     } >>"$tables"
 fi
