@@ -40,13 +40,18 @@ using Spin = lithe::SpinLock;  // never blocks a hart
 // Spins until cond() holds or the spin window (wait_policy.cpp:
 // OMP_WAIT_POLICY, else PARLIB_SPIN_US, parlib's knob and default, 50 µs)
 // has passed; returns cond()'s last value. Waiters call it before blocking:
-// short waits then cost no context switch.
+// short waits then cost no context switch. Not while the caller's team has
+// more members than its region holds harts (team_oversubscribed, as
+// libgomp throttles its spin count past the CPU count): the member awaited
+// may have no hart, and spinning would only delay the block that gives it
+// one (4 members on 2 harts: barriers cost the whole window).
 uint64_t spin_budget_ns();
 uint64_t now_ns();
+bool team_oversubscribed();
 template <class F>
 bool spin_until(F cond) {
     uint64_t budget = spin_budget_ns();
-    if (budget == 0) return cond();
+    if (budget == 0 || team_oversubscribed()) return cond();
     uint64_t deadline = now_ns() + budget;
     for (unsigned i = 1;; ++i) {
         if (cond()) return true;

@@ -214,6 +214,13 @@ uint64_t spin_budget_ns() {
     return ns;
 }
 
+bool team_oversubscribed() {
+    Member *m = self();
+    if (m->team->n <= 1) return false;
+    lithe_sched_t *r = lithe_sched_current();
+    return r && m->team->n > __atomic_load_n(&r->subtree_harts, __ATOMIC_RELAXED);
+}
+
 bool slicing_enabled() { return slicer().slice_us != 0; }
 
 thread_local bool tls_preemptible = false;
