@@ -164,11 +164,6 @@ bool generic_next(T *istart, T *iend) {
     return true;
 }
 
-Mutex &atomic_mutex() {
-    static Mutex *m = new Mutex;  // immortal
-    return *m;
-}
-
 }  // namespace
 
 OMP_API void GOMP_parallel(void (*fn)(void *), void *data, unsigned nthreads,

@@ -380,7 +380,11 @@ SchedKind resolve_runtime(uint64_t *chunk);
 bool single_begin();
 void critical_enter(std::atomic<Mutex *> *slot);
 void critical_exit(std::atomic<Mutex *> *slot);
-Mutex &global_critical();  // unnamed critical and GOMP_atomic
+Mutex &global_critical();  // unnamed critical
+// Atomic updates no instruction does (GOMP_atomic_start/end,
+// __kmpc_atomic_start/end, atomic_kmpc.cpp's wide types): never held
+// together with another lock, so an atomic inside a critical is safe.
+Mutex &atomic_mutex();
 
 // ---- task.cpp ----
 // The task running on the calling member (its implicit task if none).

@@ -88,6 +88,11 @@ Mutex &global_critical() {
     return *m;
 }
 
+Mutex &atomic_mutex() {
+    static Mutex *m = new Mutex;  // immortal
+    return *m;
+}
+
 static Mutex *slot_mutex(std::atomic<Mutex *> *slot) {
     Mutex *m = slot->load(std::memory_order_acquire);
     if (m) return m;
