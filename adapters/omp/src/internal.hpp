@@ -338,9 +338,13 @@ int gtid();  // a unique small id of the calling context
 
 // ---- team.cpp ----
 // Runs `t` (t->n members, t->body) with the calling context as member 0,
-// in the scheduler the caller has just entered. Returns after every member
-// finished the body (the region's closing barrier).
-void team_run(Team *t, Member *master_member);
+// in the scheduler the caller has just entered, in two halves: team_start
+// starts the workers (returns the caller's previous preemptibility) and
+// returns; member 0 then runs the body and task_member_end; team_join
+// waits for every member to finish the body (the region's closing
+// barrier) and docks the workers.
+bool team_start(Team *t, Member *master_member);
+void team_join(Team *t, bool was_preemptible);
 
 // Members left for teams sized under OMP_DYNAMIC: the harts minus the
 // workers of every live team (at least 1).
@@ -360,6 +364,20 @@ bool set_preemptible(bool on);
 // A parallel region: every member runs body(data). `requested` = 0 means
 // nthreads-var.
 void region_fork(void (*body)(void *), void *data, int requested);
+// region_fork in two halves, for GOMP_parallel_start/end: region_begin
+// starts the team and returns in the calling context as member 0, which
+// runs the body itself and then calls region_end(f) (same context, same
+// frame; frames nest like the regions).
+struct RegionFrame {
+    Team t;
+    Member m;
+    Member *enc = nullptr;
+    lithe_fj_sched_t *sched = nullptr;  // nullptr: a one-member region
+    bool was_preemptible = false;
+};
+void region_begin(RegionFrame *f, void (*body)(void *), void *data,
+                  int requested);
+void region_end(RegionFrame *f);
 // Push/pop a one-member region in the calling context (kmpc serialized).
 void serialized_push();
 void serialized_pop();

@@ -25,7 +25,7 @@
 // Busy-waiting members (wait_policy.cpp): a region's scheduler is
 // registered for time slicing while the team runs; members are preemptible
 // while they run the body (a worker for life, the master only during its
-// body and the join). The rest of team_run runs with notifications
+// body and the join). The rest of team_start/team_join runs with notifications
 // disabled (region_fork disables them): it calls lithe and the fork-join
 // scheduler, which take plain spinlocks from this context. `g_workers`
 // counts the workers of live teams, for OMP_DYNAMIC's team sizes.
@@ -98,7 +98,7 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
 
 }  // namespace
 
-void team_run(Team *t, Member *mm) {
+bool team_start(Team *t, Member *mm) {
     lithe_sched_t *here = lithe_sched_current();
     if (tls_pools.size() <= static_cast<size_t>(t->pool))
         tls_pools.resize(t->pool + 1);
@@ -133,9 +133,11 @@ void team_run(Team *t, Member *mm) {
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
     uth_enable_notifs();
-    display_affinity_hook();
-    t->body(t->data);
-    task_member_end(t);
+    return was_preemptible;
+}
+
+void team_join(Team *t, bool was_preemptible) {
+    lithe_sched_t *here = lithe_sched_current();
     // Members of short regions dock quickly: spin first. Seeing running == 0
     // without the lock, the last docker may still be inside join_lock; the
     // lock/unlock pair waits for it to leave before *t goes away.
@@ -149,7 +151,7 @@ void team_run(Team *t, Member *mm) {
     set_preemptible(was_preemptible);
     slicer_remove(here);
     g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
-    pool = &tls_pools[t->pool];
+    std::vector<Worker *> *pool = &tls_pools[t->pool];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
