@@ -346,6 +346,12 @@ int gtid();  // a unique small id of the calling context
 bool team_start(Team *t, Member *master_member);
 void team_join(Team *t, bool was_preemptible);
 
+// Team member contexts created so far (never freed: they dock).
+int members_created();
+// Stack size of member contexts created from now on (kmp_settings.cpp:
+// kmp_set_stacksize, else OMP_STACKSIZE's).
+size_t member_stack_size();
+
 // Members left for teams sized under OMP_DYNAMIC: the harts minus the
 // workers of every live team (at least 1).
 int dynamic_team_limit();

@@ -49,6 +49,7 @@ struct Worker {
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
 std::atomic<int> g_workers{0};
+std::atomic<int> g_created{0};  // Workers ever made
 
 void dock_cb(lithe_context_t *, void *arg) {
     Team *t = static_cast<Team *>(arg);
@@ -113,7 +114,8 @@ bool team_start(Team *t, Member *mm) {
         bool fresh = pool->size() < static_cast<size_t>(tid);
         if (fresh) {
             Worker *w = new Worker{};
-            struct lithe_context_attr a = {globals().stack_size, true};
+            struct lithe_context_attr a = {member_stack_size(), true};
+            g_created.fetch_add(1, std::memory_order_relaxed);
             if (lithe_context_init_attr(&w->ctx, worker_main, w, &a) !=
                 LITHE_OK)
                 fatal("cannot create a team member context");
@@ -155,6 +157,8 @@ void team_join(Team *t, bool was_preemptible) {
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
+
+int members_created() { return g_created.load(std::memory_order_relaxed); }
 
 int dynamic_team_limit() {
     int busy = g_workers.load(std::memory_order_relaxed);
