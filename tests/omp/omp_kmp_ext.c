@@ -37,6 +37,7 @@ void __kmpc_end_scope(ident_t *, int, void *);
 uint64_t __kmpc_get_taskid(void);
 uint64_t __kmpc_get_parent_taskid(void);
 int kmp_get_num_known_threads(void);
+void kmpc_set_blocktime(int);
 static ident_t loc = {0, 2, 0, 0, ";omp_kmp_ext.c;main;42;7;;"};
 
 static void kmp_ext(void) {
@@ -45,6 +46,8 @@ static void kmp_ext(void) {
     CHECK(kmp_get_stacksize_s() == 8u << 20);
     kmp_set_blocktime(123);
     CHECK(kmp_get_blocktime() == 123);
+    kmpc_set_blocktime(77);
+    CHECK(kmp_get_blocktime() == 77);
     kmp_set_library_turnaround();
     CHECK(kmp_get_library() == 2);
     kmp_set_library_throughput();

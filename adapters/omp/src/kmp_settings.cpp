@@ -79,3 +79,10 @@ OMP_API void kmp_set_warnings_on(void) {}
 OMP_API void kmp_set_warnings_off(void) {}
 
 OMP_API int kmp_get_num_known_threads(void) { return 1 + members_created(); }
+
+// The kmpc_ spellings libomp also exports (what kmp_* call there).
+OMP_API void kmpc_set_stacksize(int size) { kmp_set_stacksize(size); }
+OMP_API void kmpc_set_stacksize_s(size_t size) { kmp_set_stacksize_s(size); }
+OMP_API void kmpc_set_blocktime(int ms) { kmp_set_blocktime(ms); }
+OMP_API void kmpc_set_library(int mode) { kmp_set_library(mode); }
+OMP_API void kmpc_set_disp_num_buffers(int n) { kmp_set_disp_num_buffers(n); }
