@@ -74,8 +74,9 @@ bool start_ull(SchedKind k, bool up, uint64_t start, uint64_t end,
     return next(istart, iend);
 }
 
-void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
-                   SchedKind k, long start, long end, long incr, long chunk) {
+// A combined parallel loop's body: fn after starting the loop.
+GompBody loop_body(void (*fn)(void *), void *data, SchedKind k, long start,
+                   long end, long incr, long chunk) {
     GompBody b{fn, data};
     b.loop = true;
     b.kind = k;
@@ -83,6 +84,12 @@ void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
     b.trip = trip_long(start, end, incr);
     b.base = static_cast<uint64_t>(start);
     b.step = static_cast<uint64_t>(incr);
+    return b;
+}
+
+void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
+                   SchedKind k, long start, long end, long incr, long chunk) {
+    GompBody b = loop_body(fn, data, k, start, end, incr, chunk);
     region_fork(run_gomp, &b, static_cast<int>(nthreads));
 }
 
@@ -162,11 +169,6 @@ bool generic_next(T *istart, T *iend) {
     while (loop_next(&first, &cnt, &last)) {
     }
     return true;
-}
-
-Mutex &atomic_mutex() {
-    static Mutex *m = new Mutex;  // immortal
-    return *m;
 }
 
 }  // namespace
@@ -393,6 +395,70 @@ OMP_API void GOMP_parallel_sections(void (*fn)(void *), void *data,
     b.chunk = 1;
     b.trip = count;
     region_fork(run_gomp, &b, static_cast<int>(nthreads));
+}
+
+// ---- GOMP 1.0 split regions (gcc < 4.9 binaries): the master starts the
+// team, returns and runs fn itself, then calls GOMP_parallel_end. The
+// region's frame and body live on the heap; a context's open split
+// regions form a stack (nested regions end in reverse order).
+namespace {
+struct SplitRegion {
+    RegionFrame f;
+    GompBody b;
+};
+thread_local std::vector<SplitRegion *> tls_split;
+
+void split_start(const GompBody &b, unsigned nthreads) {
+    auto *r = new SplitRegion;
+    r->b = b;
+    tls_split.push_back(r);
+    region_begin(&r->f, run_gomp, &r->b, static_cast<int>(nthreads));
+    if (b.loop) {  // what run_gomp does before fn, for member 0
+        loop_start(b.kind, b.chunk, b.trip);
+        self()->base = b.base;
+        self()->step = b.step;
+    }
+}
+
+}  // namespace
+
+OMP_API void GOMP_parallel_start(void (*fn)(void *), void *data,
+                                 unsigned nthreads) {
+    split_start(GompBody{fn, data}, nthreads);
+}
+OMP_API void GOMP_parallel_end(void) {
+    if (tls_split.empty() || self() != &tls_split.back()->f.m)
+        fatal("GOMP_parallel_end: not the master of a region opened by "
+              "GOMP_parallel_start in this thread");
+    SplitRegion *r = tls_split.back();
+    tls_split.pop_back();
+    region_end(&r->f);
+    delete r;
+}
+#define SPLIT_LOOP(name, kind)                                               \
+    OMP_API void GOMP_parallel_loop_##name##_start(                          \
+        void (*fn)(void *), void *data, unsigned nt, long s, long e, long i, \
+        long c) {                                                            \
+        split_start(loop_body(fn, data, kind, s, e, i, c), nt);             \
+    }
+SPLIT_LOOP(static, kStatic)
+SPLIT_LOOP(dynamic, kDynamic)
+SPLIT_LOOP(guided, kGuided)
+OMP_API void GOMP_parallel_loop_runtime_start(void (*fn)(void *), void *data,
+                                              unsigned nt, long s, long e,
+                                              long i) {
+    uint64_t c;
+    SchedKind k = resolve_runtime(&c);
+    split_start(loop_body(fn, data, k, s, e, i, static_cast<long>(c)), nt);
+}
+OMP_API void GOMP_parallel_sections_start(void (*fn)(void *), void *data,
+                                          unsigned nthreads, unsigned count) {
+    GompBody b{fn, data};
+    b.loop = true;
+    b.kind = kDynamic;
+    b.chunk = 1;
+    b.trip = count;
+    split_start(b, nthreads);
 }
 
 // ---- the generic (GOMP 5.0) forms gcc emits for schedule(runtime) and

@@ -343,9 +343,19 @@ int gtid();  // a unique small id of the calling context
 
 // ---- team.cpp ----
 // Runs `t` (t->n members, t->body) with the calling context as member 0,
-// in the scheduler the caller has just entered. Returns after every member
-// finished the body (the region's closing barrier).
-void team_run(Team *t, Member *master_member);
+// in the scheduler the caller has just entered, in two halves: team_start
+// starts the workers (returns the caller's previous preemptibility) and
+// returns; member 0 then runs the body and task_member_end; team_join
+// waits for every member to finish the body (the region's closing
+// barrier) and docks the workers.
+bool team_start(Team *t, Member *master_member);
+void team_join(Team *t, bool was_preemptible);
+
+// Team member contexts created so far (never freed: they dock).
+int members_created();
+// Stack size of member contexts created from now on (kmp_settings.cpp:
+// kmp_set_stacksize, else OMP_STACKSIZE's).
+size_t member_stack_size();
 
 // Members left for teams sized under OMP_DYNAMIC: the harts minus the
 // workers of every live team (at least 1).
@@ -365,6 +375,20 @@ bool set_preemptible(bool on);
 // A parallel region: every member runs body(data). `requested` = 0 means
 // nthreads-var.
 void region_fork(void (*body)(void *), void *data, int requested);
+// region_fork in two halves, for GOMP_parallel_start/end: region_begin
+// starts the team and returns in the calling context as member 0, which
+// runs the body itself and then calls region_end(f) (same context, same
+// frame; frames nest like the regions).
+struct RegionFrame {
+    Team t;
+    Member m;
+    Member *enc = nullptr;
+    lithe_fj_sched_t *sched = nullptr;  // nullptr: a one-member region
+    bool was_preemptible = false;
+};
+void region_begin(RegionFrame *f, void (*body)(void *), void *data,
+                  int requested);
+void region_end(RegionFrame *f);
 // Push/pop a one-member region in the calling context (kmpc serialized).
 void serialized_push();
 void serialized_pop();
@@ -385,7 +409,11 @@ SchedKind resolve_runtime(uint64_t *chunk);
 bool single_begin();
 void critical_enter(std::atomic<Mutex *> *slot);
 void critical_exit(std::atomic<Mutex *> *slot);
-Mutex &global_critical();  // unnamed critical and GOMP_atomic
+Mutex &global_critical();  // unnamed critical
+// Atomic updates no instruction does (GOMP_atomic_start/end,
+// __kmpc_atomic_start/end, atomic_kmpc.cpp's wide types): never held
+// together with another lock, so an atomic inside a critical is safe.
+Mutex &atomic_mutex();
 
 // ---- task.cpp ----
 // The task running on the calling member (its implicit task if none).

@@ -59,13 +59,15 @@ void init_master(Member *m, Team *t, Member *enc) {
 
 }  // namespace
 
-void region_fork(void (*body)(void *), void *data, int requested) {
+void region_begin(RegionFrame *f, void (*body)(void *), void *data,
+                  int requested) {
     Member *enc = self();
     if (enc->push_nthreads > 0) {
         requested = enc->push_nthreads;
         enc->push_nthreads = 0;
     }
-    Team t;
+    f->enc = enc;
+    Team &t = f->t;
     t.n = team_size(enc, requested);
     t.level = enc->level + 1;
     t.pool = enc->pool_base + t.level;
@@ -73,29 +75,39 @@ void region_fork(void (*body)(void *), void *data, int requested) {
     t.body = body;
     t.data = data;
     t.barrier.reset(t.n, &t);
-    Member m;
-    init_master(&m, &t, enc);
-    t.master = &m;
-    set_self(&m);
-    if (t.n == 1) {
-        display_affinity_hook();
-        body(data);
-        task_member_end(&t);
-    } else {
+    init_master(&f->m, &t, enc);
+    t.master = &f->m;
+    set_self(&f->m);
+    if (t.n > 1) {
         // lithe and the fork-join scheduler take plain spinlocks from this
-        // context: not preemptible here (team_run re-enables notifications
-        // for the body; wait_policy.cpp).
+        // context: not preemptible here (team_start re-enables
+        // notifications for the body; wait_policy.cpp).
         uth_disable_notifs();
-        lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&region_funcs());
-        if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
+        f->sched = lithe_fj_sched_create_funcs(&region_funcs());
+        if (!f->sched || lithe_sched_enter(&f->sched->sched) != LITHE_OK)
             fatal("cannot enter a region scheduler");
-        team_run(&t, &m);
+        f->was_preemptible = team_start(&t, &f->m);
+    }
+    display_affinity_hook();
+}
+
+void region_end(RegionFrame *f) {
+    task_member_end(&f->t);
+    if (f->sched) {
+        team_join(&f->t, f->was_preemptible);
         if (lithe_sched_exit() != LITHE_OK)
             fatal("cannot exit a region scheduler");
-        lithe_fj_sched_destroy(s);
+        lithe_fj_sched_destroy(f->sched);
         uth_enable_notifs();
     }
-    set_self(enc);
+    set_self(f->enc);
+}
+
+void region_fork(void (*body)(void *), void *data, int requested) {
+    RegionFrame f;
+    region_begin(&f, body, data, requested);
+    body(data);
+    region_end(&f);
 }
 
 void serialized_push() {

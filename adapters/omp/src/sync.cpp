@@ -28,16 +28,18 @@ namespace lomp {
 struct MutexBlock {
     Mutex *m;
     Waiter *w;
-    bool got = false;
 };
 
 void mutex_block_cb(lithe_context_t *self, void *arg) {
     auto *mb = static_cast<MutexBlock *>(arg);
     Mutex *m = mb->m;
     m->s_.lock();
-    if (!m->held_) {
+    // `got` is read before s_ is released: once queued, the context may be
+    // handed the mutex, resume and return (its stack, and *mb, gone)
+    // before this callback finishes.
+    bool got = !m->held_;
+    if (got) {
         m->held_ = true;
-        mb->got = true;
     } else {
         mb->w->ctx = self;
         mb->w->next = nullptr;
@@ -48,7 +50,7 @@ void mutex_block_cb(lithe_context_t *self, void *arg) {
         m->tail_ = mb->w;
     }
     m->s_.unlock();
-    if (mb->got) lithe_context_unblock(self);
+    if (got) lithe_context_unblock(self);
 }
 
 bool Mutex::try_lock() {
@@ -85,6 +87,11 @@ void Mutex::unlock() {
 
 Mutex &global_critical() {
     static Mutex *m = new Mutex;  // immortal: used until process exit
+    return *m;
+}
+
+Mutex &atomic_mutex() {
+    static Mutex *m = new Mutex;  // immortal
     return *m;
 }
 

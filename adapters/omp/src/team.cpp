@@ -25,7 +25,7 @@
 // Busy-waiting members (wait_policy.cpp): a region's scheduler is
 // registered for time slicing while the team runs; members are preemptible
 // while they run the body (a worker for life, the master only during its
-// body and the join). The rest of team_run runs with notifications
+// body and the join). The rest of team_start/team_join runs with notifications
 // disabled (region_fork disables them): it calls lithe and the fork-join
 // scheduler, which take plain spinlocks from this context. `g_workers`
 // counts the workers of live teams, for OMP_DYNAMIC's team sizes.
@@ -49,6 +49,7 @@ struct Worker {
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
 std::atomic<int> g_workers{0};
+std::atomic<int> g_created{0};  // Workers ever made
 
 void dock_cb(lithe_context_t *, void *arg) {
     Team *t = static_cast<Team *>(arg);
@@ -98,7 +99,7 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
 
 }  // namespace
 
-void team_run(Team *t, Member *mm) {
+bool team_start(Team *t, Member *mm) {
     lithe_sched_t *here = lithe_sched_current();
     if (tls_pools.size() <= static_cast<size_t>(t->pool))
         tls_pools.resize(t->pool + 1);
@@ -113,7 +114,8 @@ void team_run(Team *t, Member *mm) {
         bool fresh = pool->size() < static_cast<size_t>(tid);
         if (fresh) {
             Worker *w = new Worker{};
-            struct lithe_context_attr a = {globals().stack_size, true};
+            struct lithe_context_attr a = {member_stack_size(), true};
+            g_created.fetch_add(1, std::memory_order_relaxed);
             if (lithe_context_init_attr(&w->ctx, worker_main, w, &a) !=
                 LITHE_OK)
                 fatal("cannot create a team member context");
@@ -133,9 +135,11 @@ void team_run(Team *t, Member *mm) {
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
     uth_enable_notifs();
-    display_affinity_hook();
-    t->body(t->data);
-    task_member_end(t);
+    return was_preemptible;
+}
+
+void team_join(Team *t, bool was_preemptible) {
+    lithe_sched_t *here = lithe_sched_current();
     // Members of short regions dock quickly: spin first. Seeing running == 0
     // without the lock, the last docker may still be inside join_lock; the
     // lock/unlock pair waits for it to leave before *t goes away.
@@ -149,10 +153,12 @@ void team_run(Team *t, Member *mm) {
     set_preemptible(was_preemptible);
     slicer_remove(here);
     g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
-    pool = &tls_pools[t->pool];
+    std::vector<Worker *> *pool = &tls_pools[t->pool];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
+
+int members_created() { return g_created.load(std::memory_order_relaxed); }
 
 int dynamic_team_limit() {
     int busy = g_workers.load(std::memory_order_relaxed);
