@@ -36,6 +36,16 @@
 // notif_pending clear (taken meanwhile) does nothing, so a stale timer never
 // interrupts anything; a timer signal landing in vcore context re-arms
 // nothing (that vcore handles events before it runs a uthread).
+//
+// A uthread asleep in a system call cannot be paused anyway, and every
+// signal makes its call return EINTR (nanosleep, poll: SA_RESTART does not
+// restart those), which programs that sleep in a loop without checking the
+// time see as time passing (LLVM's tasking/taskdep_if0_2.c: 30 one-second
+// sleeps ended in 60 ms). So a deferral that found the uthread in a
+// blocking call (the signal interrupted a `syscall` instruction, which the
+// kernel either restarts or ends with -EINTR) retries only after
+// kRetryBlockedNs: a sleeper sees at most ten early returns a second, and
+// a uthread that leaves the call to spin is still interrupted.
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
@@ -103,6 +113,7 @@ int collect_ranges(struct dl_phdr_info *info, size_t, void *arg) {
 
 constexpr uint64_t kRetryFirstNs = 20000;   // 20 µs
 constexpr uint64_t kRetryMaxNs = 2000000;   // 2 ms
+constexpr uint64_t kRetryBlockedNs = 100000000;  // 100 ms
 
 // libc's sched_yield: [lo, hi) (see the file comment).
 Range g_sched_yield{0, 0};
@@ -133,13 +144,28 @@ bool in_user_sched_yield(uintptr_t rip, uintptr_t rsp) {
     return !notif_rip_excluded(ret);
 }
 
+// The signal interrupted a blocking system call: the code is at a
+// `syscall` instruction (the kernel rewound it to restart the call) or just
+// after one with -EINTR as its result.
+bool in_blocking_syscall(const ucontext_t *uc) {
+    auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    auto rax = static_cast<long>(uc->uc_mcontext.gregs[REG_RAX]);
+    constexpr uint16_t kSyscall = 0x050f;  // 0f 05, little-endian
+    uint16_t at, before = 0;
+    memcpy(&at, reinterpret_cast<const void *>(rip), sizeof at);
+    if ((rip & 4095) >= 2)  // rip - 2 on the same (mapped) page
+        memcpy(&before, reinterpret_cast<const void *>(rip - 2), sizeof before);
+    return at == kSyscall || (before == kSyscall && rax == -EINTR);
+}
+
 // Signal handler context, on v's own thread.
-void arm_retry(Vcore *v) {
+void arm_retry(Vcore *v, bool blocked = false) {
     if (!v->has_notif_timer) return;
     uint32_t n = v->notif_retries.load(std::memory_order_relaxed);
     v->notif_retries.store(n + 1, std::memory_order_relaxed);
     uint64_t ns = n < 7 ? kRetryFirstNs << n : kRetryMaxNs;
     if (ns > kRetryMaxNs) ns = kRetryMaxNs;
+    if (blocked) ns = kRetryBlockedNs;
     struct itimerspec its {};
     its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000u);
     its.it_value.tv_nsec = static_cast<long>(ns % 1000000000u);
@@ -175,7 +201,7 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
     // uth_enable_notifs takes it.
     if (!(u->flags & UTHREAD_F_PREEMPTIBLE) || u->notif_disabled > 0) return;
     if (notif_rip_excluded(rip) && !in_user_sched_yield(rip, rsp)) {
-        arm_retry(v);
+        arm_retry(v, in_blocking_syscall(uc));
         errno = saved_errno;
         return;
     }

@@ -343,6 +343,45 @@ TEST_CASE("child: an interrupt deferred in libc is re-delivered", "[.]") {
     REQUIRE(g_interrupts_handled == 1);
 }
 
+// A uthread asleep in nanosleep when an interrupt arrives cannot be paused;
+// while the interrupt stays pending, re-delivery must not keep cutting its
+// sleeps short (each signal ends nanosleep with EINTR): over 20 sleeps of
+// 20 ms, it used to see one early return every 20 us..2 ms (hundreds),
+// now at most one per 100 ms. Afterwards it spins and is still preempted
+// (the setter behind it must run).
+TEST_CASE("child: re-delivery spares a uthread sleeping in a system call",
+          "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    pid_t tid = vcore_tids()[0];
+    std::atomic<bool> flag{false}, sleeping{false};
+    std::atomic<int> early{0};
+    auto *sleeper = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        sleeping = true;
+        for (int i = 0; i < 20; ++i) {
+            timespec ts{0, 20 * 1000 * 1000};
+            if (nanosleep(&ts, nullptr) != 0 && errno == EINTR) early++;
+        }
+        while (!flag.load()) __builtin_ia32_pause();
+    });
+    auto *setter = fifo::spawn([&] { flag = true; });
+    event_msg m{};
+    std::thread sender([&] {
+        while (!sleeping.load()) usleep(100);
+        wait_parked(tid);  // asleep in nanosleep
+        send_event(&m, EV_USER + 6, 0, EVENT_INTERRUPT);
+    });
+    fifo::join(sleeper);
+    fifo::join(setter);
+    sender.join();
+    INFO("sleeps ended early by a signal: " << early.load());
+    REQUIRE(early.load() >= 1);  // the interrupt did land in the sleep
+    REQUIRE(early.load() <= 8);
+    REQUIRE(g_interrupts_handled == 1);
+}
+
 // The spinner waits by calling libc's sched_yield in a loop, so nearly
 // every signal lands inside libc; one interrupt must still preempt it.
 TEST_CASE("child: an interrupt preempts a uthread spinning on sched_yield",
@@ -397,6 +436,11 @@ TEST_CASE("uth_disable_notifs defers interruption until re-enabled") {
 TEST_CASE("an interrupt deferred inside libc is delivered again") {
     fifo::init();
     run_child("child: an interrupt deferred in libc is re-delivered");
+}
+
+TEST_CASE("re-delivery spares a uthread sleeping in a system call") {
+    fifo::init();
+    run_child("child: re-delivery spares a uthread sleeping in a system call");
 }
 
 TEST_CASE("an interrupt preempts a uthread spinning on libc's sched_yield") {
