@@ -263,7 +263,17 @@ TEST_CASE("stress: random trees, requests, block/unblock/yield/exit and "
     const std::string label = "LITHE_STRESS_SEED=" + std::to_string(seed) +
                               " PARLIB_VCORES=" + std::to_string(lithe_num_harts());
     INFO("reproduce with " << label);
-    tree::Monitor monitor(g_progress, label);
+    // On a hang, where the contexts are: waiting in the blocked pool (the
+    // unblocker should drain it) or blocked elsewhere (a join, a lost
+    // wake-up), and how many of those created have not completed.
+    tree::Monitor monitor(g_progress, label, std::chrono::seconds(15), [] {
+        uint64_t made = g_next_id.load(), done = 0;
+        for (uint64_t id = 0; id < made && id < kMaxContexts; ++id)
+            done += g_completed[id].load() != 0;
+        return "blocked pool: " + std::to_string(g_pool.size()) +
+               " contexts; created " + std::to_string(made) + ", completed " +
+               std::to_string(done) + "\n";
+    });
     Unblocker unblocker;
     lithe_sched_t *base = lithe_sched_base();
 

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -268,9 +269,14 @@ bool wait_for(Pred pred, Snapshot &last,
 // for `stall`. Start and stop it from the test thread.
 class Monitor {
   public:
+    // `extra` (optional) adds the test's own state to the watchdog's
+    // report (e.g. how many contexts wait in its blocked pool), so that a
+    // hang that does not reproduce still tells where the contexts are.
     Monitor(std::atomic<uint64_t> &progress, std::string label,
-            std::chrono::seconds stall = std::chrono::seconds(15))
-        : progress_(progress), label_(std::move(label)), stall_(stall) {
+            std::chrono::seconds stall = std::chrono::seconds(15),
+            std::function<std::string()> extra = {})
+        : progress_(progress), label_(std::move(label)), stall_(stall),
+          extra_(std::move(extra)) {
         t_ = std::thread([this] { run(); });
     }
     ~Monitor() { stop(); }
@@ -306,6 +312,8 @@ class Monitor {
                         "watchdog: no progress for %llds [%s]; tree:\n%s",
                         (long long)std::chrono::duration_cast<std::chrono::seconds>(stall_).count(),
                         label_.c_str(), dump(take()).c_str());
+                fflush(stderr);  // before extra_, which may take test locks
+                if (extra_) fprintf(stderr, "%s", extra_().c_str());
                 fflush(stderr);
                 abort();
             }
@@ -315,6 +323,7 @@ class Monitor {
     std::atomic<uint64_t> &progress_;
     std::string label_;
     std::chrono::seconds stall_;
+    std::function<std::string()> extra_;
     std::atomic<bool> stop_{false};
     std::atomic<uint64_t> checks_{0};
     std::thread t_;
