@@ -2,7 +2,9 @@
  * tasks, taskwait depend, and if(0) tasks with dependences. Chains must
  * run in creation order, readers after their writer and before the next
  * writer, a 2-D wavefront must compute the serial result, and
- * mutexinoutset tasks must exclude each other. */
+ * mutexinoutset tasks must exclude each other; a depend(depobj:) task
+ * orders like the dependence its object holds (clang allocates the object
+ * with __kmpc_alloc, gcc in place). */
 #include <omp.h>
 
 #include "check.h"
@@ -131,5 +133,28 @@ int main(void) {
         seen_q = q;
     }
     CHECK(seen_p == 1 && seen_q == 2);
+
+    /* depobj: a writer through the object, then a plain reader. */
+    for (int r = 0; r < 20; ++r) {
+        int x = 0, first = 0, second = 0;
+        omp_depend_t obj;
+#pragma omp depobj(obj) depend(inout : x)
+#pragma omp parallel num_threads(T)
+#pragma omp single
+        {
+#pragma omp task depend(depobj : obj) shared(x, first)
+            {
+                for (volatile int k = 0; k < 20000; ++k) {
+                }
+                x = 1;
+                first = 1;
+            }
+#pragma omp task depend(in : x) shared(x, first, second)
+            second = first == 1 && x == 1 ? 2 : -1;
+#pragma omp taskwait
+        }
+#pragma omp depobj(obj) destroy
+        CHECK(first == 1 && second == 2);
+    }
     return 0;
 }
