@@ -6,16 +6,31 @@
 // the variants are different libraries, so the driver interleaves
 // processes instead).
 //
-// `bench_compose a|b|seq_a|seq_b`:
-//   a      tbb::parallel_for over kTasks tasks, each an omp parallel for
-//   b      an omp parallel region whose members each run tbb::parallel_for
-//          over their share of the tasks
-//   seq_*  the same work in plain loops on one thread (the ideal's basis)
-// One untimed warm-up run, then one timed run; prints one line
+// `bench_compose a|b|seq GRAIN`:
+//   a    tbb::parallel_for over the tasks; each task is one omp parallel
+//        region running `loops` worksharing loops (omp for, each ending in
+//        a barrier) over `iters` iterations
+//   b    an omp parallel for over the tasks (schedule(dynamic, 1)); each
+//        iteration runs `loops` tbb::parallel_for over `iters` iterations
+//        (each ending in a join)
+//   seq  the same iterations in plain loops on one thread (the ideal's
+//        basis; no warm-up: there is nothing to warm)
+// GRAIN (kGrains) splits one fixed amount of work (tasks x loops x iters x
+// work = kTotal steps of `step`) into coarse or fine pieces: what changes
+// between grains is only how often a team meets at a barrier or join, the
+// cost a descheduled member imposes on the others.
+// `bench_compose grains` lists the grains, one per line:
+//   name tasks loops iters work
+// A measured run does one untimed warm-up over the first eighth of the
+// tasks (thread pools, hot teams, worker contexts), then one timed run, and
+// prints one line
 //   wall_s cpu_s threads nvcsw nivcsw checksum
 // where cpu is user+system of the whole process (getrusage), threads the
 // kernel threads at the end (none exit during the run in any setup, so
-// this is the peak), and the context switches are the timed run's.
+// this is the peak), and the context switches are the timed run's. The
+// checksum is the sum of every iteration's result: it keeps the work from
+// being optimised away, and bench_compose.sh checks that every program and
+// scenario of a grain agree on it.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <omp.h>
@@ -23,6 +38,7 @@
 #include <dirent.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -31,57 +47,96 @@
 
 namespace {
 
-constexpr int kTasks = 64;        // outer tasks
-constexpr long kInner = 400;      // inner iterations per task
-constexpr long kWork = 2000;      // flops per inner iteration
+struct Grain {
+    const char *name;
+    long tasks;  // outer tasks (a: TBB tasks; b: omp iterations)
+    long loops;  // inner parallel loops per task (barriers / joins)
+    long iters;  // iterations per inner loop
+    long work;   // steps per iteration
+};
 
-double unit(long t, long i) {
-    double x = static_cast<double>(t * kInner + i) * 1e-6;
-    for (long k = 0; k < kWork; ++k) x = x * 0.999999 + std::sin(x) * 1e-3;
+// ~0.5 CPU s in total (gcc; ~10 ns per step). coarse: 8 ms regions with
+// one barrier each (the first version of this benchmark); medium: 1 ms
+// regions, 2 loops; fine: 125 us regions of 4 loops of ~31 us each (a
+// team of 2 meets at a barrier every ~15 us), like the small dense
+// kernels of a sparse factorisation's task tree.
+constexpr long kTotal = 64L * 400 * 2000;
+constexpr Grain kGrains[] = {
+    {"coarse", 64, 1, 400, 2000},
+    {"medium", 512, 2, 50, 1000},
+    {"fine", 4096, 4, 25, 125},
+};
+static_assert(std::all_of(std::begin(kGrains), std::end(kGrains), [](const Grain &g) {
+    return g.tasks * g.loops * g.iters * g.work == kTotal;
+}));
+
+// x stays near its start (sin(x) ~ x), so every step takes the same path
+// through sin whatever the grain (glibc's sin is slower above |x| ~ 0.126).
+double step(double x) { return x * 0.999 + std::sin(x) * 1e-3; }
+
+// One iteration: `work` dependent steps from a start in [0, 0.1) that
+// differs per iteration (so no two iterations compute the same thing),
+// spread over the same range in every grain. Not inlined, so
+// that the sequential baseline and every parallel variant of a compiler's
+// object run the same machine code: inlined, clang-14 compiled the chain
+// differently per caller (in the TBB body it kept x in memory, a store and
+// a reload per step), and the TBB scenario cost ~50% more CPU than the
+// sequential loop for that reason alone.
+[[gnu::noinline]] double unit(const Grain &g, long t, long l, long i) {
+    double x = 0.1 * static_cast<double>((t * g.loops + l) * g.iters + i) /
+               static_cast<double>(g.tasks * g.loops * g.iters);
+    for (long k = 0; k < g.work; ++k) x = step(x);
     return x;
 }
 
-double omp_task(int t) {
+void add(std::atomic<double> &to, double v) {
+    double cur = to.load();
+    while (!to.compare_exchange_weak(cur, cur + v)) {
+    }
+}
+
+double omp_task(const Grain &g, long t) {
     double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (long i = 0; i < kInner; ++i) s += unit(t, i);
+#pragma omp parallel
+    for (long l = 0; l < g.loops; ++l) {
+#pragma omp for reduction(+ : s) schedule(static)
+        for (long i = 0; i < g.iters; ++i) s += unit(g, t, l, i);
+    }
     return s;
 }
 
-double tbb_task(int t) {
+double tbb_task(const Grain &g, long t) {
     std::atomic<double> s{0};
-    tbb::parallel_for(tbb::blocked_range<long>(0, kInner, 25),
-                      [&](const tbb::blocked_range<long> &r) {
-                          double a = 0;
-                          for (long i = r.begin(); i < r.end(); ++i) a += unit(t, i);
-                          double cur = s.load();
-                          while (!s.compare_exchange_weak(cur, cur + a)) {
-                          }
-                      });
+    // About 16 chunks per loop, as many as the iterations allow.
+    long chunk = std::max(1L, g.iters / 16);
+    for (long l = 0; l < g.loops; ++l)
+        tbb::parallel_for(tbb::blocked_range<long>(0, g.iters, chunk),
+                          [&](const tbb::blocked_range<long> &r) {
+                              double a = 0;
+                              for (long i = r.begin(); i < r.end(); ++i) a += unit(g, t, l, i);
+                              add(s, a);
+                          });
     return s.load();
 }
 
-double run_a() {
+double run_a(const Grain &g, long tasks) {
     std::atomic<double> total{0};
-    tbb::parallel_for(0, kTasks, [&](int t) {
-        double v = omp_task(t), cur = total.load();
-        while (!total.compare_exchange_weak(cur, cur + v)) {
-        }
-    });
+    tbb::parallel_for(0L, tasks, [&](long t) { add(total, omp_task(g, t)); });
     return total.load();
 }
 
-double run_b() {
+double run_b(const Grain &g, long tasks) {
     double total = 0;
 #pragma omp parallel for reduction(+ : total) schedule(dynamic, 1)
-    for (int t = 0; t < kTasks; ++t) total += tbb_task(t);
+    for (long t = 0; t < tasks; ++t) total += tbb_task(g, t);
     return total;
 }
 
-double run_seq() {
+double run_seq(const Grain &g, long tasks) {
     double total = 0;
-    for (int t = 0; t < kTasks; ++t)
-        for (long i = 0; i < kInner; ++i) total += unit(t, i);
+    for (long t = 0; t < tasks; ++t)
+        for (long l = 0; l < g.loops; ++l)
+            for (long i = 0; i < g.iters; ++i) total += unit(g, t, l, i);
     return total;
 }
 
@@ -96,29 +151,39 @@ int threads_now() {
 
 double secs(const timeval &tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
 
+int usage(const char *argv0) {
+    std::fprintf(stderr, "usage: %s a|b|seq GRAIN, or %s grains\n", argv0, argv0);
+    return 2;
+}
+
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: %s a|b|seq_a|seq_b\n", argv[0]);
-        return 2;
+    if (argc == 2 && !std::strcmp(argv[1], "grains")) {
+        for (const Grain &g : kGrains)
+            std::printf("%s %ld %ld %ld %ld\n", g.name, g.tasks, g.loops, g.iters, g.work);
+        return 0;
     }
-    double (*fn)() = nullptr;
+    if (argc != 3) return usage(argv[0]);
+    double (*fn)(const Grain &, long) = nullptr;
     if (!std::strcmp(argv[1], "a")) fn = run_a;
     if (!std::strcmp(argv[1], "b")) fn = run_b;
-    if (!std::strncmp(argv[1], "seq", 3)) fn = run_seq;
-    if (!fn) return 2;
-    fn();  // warm-up: thread pools, hot teams, worker contexts
+    if (!std::strcmp(argv[1], "seq")) fn = run_seq;
+    const Grain *g = nullptr;
+    for (const Grain &c : kGrains)
+        if (!std::strcmp(argv[2], c.name)) g = &c;
+    if (!fn || !g) return usage(argv[0]);
+    if (fn != run_seq) fn(*g, g->tasks / 8);  // warm-up
     rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     auto t0 = std::chrono::steady_clock::now();
-    double sum = fn();
+    double sum = fn(*g, g->tasks);
     auto t1 = std::chrono::steady_clock::now();
     getrusage(RUSAGE_SELF, &r1);
     double wall = std::chrono::duration<double>(t1 - t0).count();
     double cpu = secs(r1.ru_utime) - secs(r0.ru_utime) + secs(r1.ru_stime) -
                  secs(r0.ru_stime);
-    std::printf("%.4f %.4f %d %ld %ld %.6e\n", wall, cpu, threads_now(),
+    std::printf("%.4f %.4f %d %ld %ld %.9e\n", wall, cpu, threads_now(),
                 r1.ru_nvcsw - r0.ru_nvcsw, r1.ru_nivcsw - r0.ru_nivcsw, sum);
     return 0;
 }
