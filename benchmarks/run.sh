@@ -6,7 +6,8 @@
 # benchmarks/perf-analysis.md. It builds nothing; build first with
 #   cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DLITHE_ASSERTS=OFF
 #   cmake --build build/bench -j2
-# Environment: BENCH_ROUNDS (default 15) is passed through to the binaries.
+# Environment: BENCH_ROUNDS (default 15) is passed through to the binaries;
+# BENCH_COMPOSE_ROUNDS (default 5): rounds of bench_compose.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,17 +46,20 @@ for b in "${bins[@]}"; do
     "$b" >>"$tables"
     echo "run.sh:   $(( $(date +%s) - t0 )) s" >&2
 done
-# The TBB/OpenMP composition: stock and lithe are different programs.
+# The TBB/OpenMP composition: stock and lithe are different programs. Every
+# grain at widths 2 and 4, BENCH_COMPOSE_ROUNDS (default 5) rounds each:
+# about 2 minutes per width on an idle 2-CPU machine.
 if [ -x "$build/benchmarks/bench_compose_lithe" ]; then
     echo "run.sh: bench_compose.sh" >&2
+    compose_rounds=${BENCH_COMPOSE_ROUNDS:-5}
     {
         echo "## oneTBB + OpenMP composition: stock runtimes vs lithe"
         echo
-        "$root/benchmarks/bench_compose.sh" "$build/benchmarks"
+        "$root/benchmarks/bench_compose.sh" "$build/benchmarks" "$compose_rounds"
         echo
         echo "Emulating a 4-core machine (PARLIB_VCORES=4, OMP_NUM_THREADS=4):"
         echo
-        BENCH_COMPOSE_VCORES=4 "$root/benchmarks/bench_compose.sh" "$build/benchmarks"
+        BENCH_COMPOSE_VCORES=4 "$root/benchmarks/bench_compose.sh" "$build/benchmarks" "$compose_rounds"
         echo
     } >>"$tables"
 fi
