@@ -119,9 +119,10 @@ for g in grains:
                       f"{med(k,3):.0f} | {med(k,4):.0f} | {med(k,0)/ideal[stock]:.2f} |")
             sw, lw = med((g, stock, s), 0), med((g, lithe, s), 0)
             si, li = med((g, stock, s), 4), med((g, lithe, s), 4)
-            speed = sw / lw
-            ivr = si / max(li, 1)
-            li_ = lw / ideal[stock]
+            # Rounded as printed, so that a verdict never contradicts its number.
+            speed = round(sw / lw, 2)
+            ivr = round(si / max(li, 1), 1)
+            li_ = round(lw / ideal[stock], 2)
             verdict.append(f"- ({s}) {runtime[lithe]} vs {runtime[stock]}: {speed:.2f}x "
                            f"{'faster' if speed >= 1 else 'slower'} (target >= 1.3x: {'met' if speed >= 1.3 else '**no**'}); "
                            f"{ivr:.1f}x fewer involuntary context switches (target >= 10x: "
