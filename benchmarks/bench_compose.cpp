@@ -71,16 +71,18 @@ static_assert(std::all_of(std::begin(kGrains), std::end(kGrains), [](const Grain
 }));
 
 // x stays near its start (sin(x) ~ x), so every step takes the same path
-// through sin whatever the grain (glibc's sin is slower above |x| ~ 0.126).
+// through sin whatever the grain: glibc's sin takes different paths for
+// different magnitudes, and with inputs that grew with the iteration index
+// and the step count, the same number of steps cost ~20% more CPU in the
+// fine grain than in the coarse one.
 double step(double x) { return x * 0.999 + std::sin(x) * 1e-3; }
 
 // One iteration: `work` dependent steps from a start in [0, 0.1) that
 // differs per iteration (so no two iterations compute the same thing),
-// spread over the same range in every grain. Not inlined, so
-// that the sequential baseline and every parallel variant of a compiler's
-// object run the same machine code: inlined, clang-14 compiled the chain
-// differently per caller (in the TBB body it kept x in memory, a store and
-// a reload per step), and the TBB scenario cost ~50% more CPU than the
+// spread over the same range in every grain. Not inlined, so that the
+// sequential baseline and every parallel variant of a compiler's object
+// run the same machine code: inlined, clang-14 compiled the loop
+// differently per caller, and the TBB scenario cost ~50% more CPU than the
 // sequential loop for that reason alone.
 [[gnu::noinline]] double unit(const Grain &g, long t, long l, long i) {
     double x = 0.1 * static_cast<double>((t * g.loops + l) * g.iters + i) /
