@@ -41,10 +41,10 @@ done
 [ ${#pairs[@]} -gt 0 ] || { echo "bench_compose.sh: no programs in $bin_dir" >&2; exit 1; }
 read -r first_stock _ <<<"${pairs[0]}"
 grain_table=$("$bin_dir/bench_compose_$first_stock" grains)  # name tasks loops iters work
-grains=${BENCH_COMPOSE_GRAINS:-$(cut -d' ' -f1 <<<"$grain_table" | tr '\n' ' ')}
+grains=${BENCH_COMPOSE_GRAINS:-$(cut -d' ' -f1 <<<"$grain_table" | paste -sd' ')}
 for g in $grains; do
     grep -q "^$g " <<<"$grain_table" ||
-        { echo "bench_compose.sh: unknown grain '$g' (known: $(cut -d' ' -f1 <<<"$grain_table" | tr '\n' ' '))" >&2; exit 2; }
+        { echo "bench_compose.sh: unknown grain '$g' (known: $(cut -d' ' -f1 <<<"$grain_table" | paste -sd' '))" >&2; exit 2; }
 done
 n=${BENCH_COMPOSE_VCORES:-}
 env_stock=() env_lithe=(PARLIB_PIN=0)
