@@ -157,6 +157,14 @@ void park_main(void *p) {
     for (;;) kfutex_wait(&g_main_park_word, 0);
 }
 
+// Whether handle_vcore_events has anything to do (queued events or a
+// notification to acknowledge). Checked inline: the call itself, with its
+// frame and saved registers, is a measurable part of a yield (docs/perf.md).
+inline bool events_or_notif(Vcore *v) {
+    return vcore_has_events(v) ||
+           v->notif_pending.load(std::memory_order_relaxed);
+}
+
 [[noreturn]] void uthread_vcore_entry() {
     Vcore *v = tls_vcore;
     tls_self = nullptr;
@@ -166,7 +174,7 @@ void park_main(void *p) {
     if (uthread *m = g_pending_main.load(std::memory_order_relaxed);
         m && g_pending_main.exchange(nullptr, std::memory_order_acquire))
         g_ops->thread_runnable(m);
-    handle_vcore_events(v);
+    if (events_or_notif(v)) handle_vcore_events(v);
     if (v->current) run_current_uthread();
     g_ops->sched_entry();
     vcore_yield();
@@ -297,7 +305,7 @@ void yield_to_impl(bool save_state, uthread *next,
     void *top;
     uint64_t fs;
     void (*cont)(void *);
-    if (vcore_has_events(v) || v->notif_pending.load(std::memory_order_relaxed)) {
+    if (events_or_notif(v)) {
         top = v->stack_top;
         fs = from_own ? v->fsbase : 0;
         cont = handoff_via_vcore;
