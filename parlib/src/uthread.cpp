@@ -165,9 +165,8 @@ inline bool events_or_notif(Vcore *v) {
            v->notif_pending.load(std::memory_order_relaxed);
 }
 
-[[noreturn]] void uthread_vcore_entry() {
-    Vcore *v = tls_vcore;
-    tls_self = nullptr;
+// Vcore entry proper, on the vcore stack and TLS with tls_self cleared.
+[[noreturn]] inline void vcore_entry_on(Vcore *v) {
     // Single writer: a plain increment, not a locked RMW, on the hot path.
     v->entries.store(v->entries.load(std::memory_order_relaxed) + 1,
                      std::memory_order_relaxed);
@@ -178,6 +177,12 @@ inline bool events_or_notif(Vcore *v) {
     if (v->current) run_current_uthread();
     g_ops->sched_entry();
     vcore_yield();
+}
+
+[[noreturn]] void uthread_vcore_entry() {
+    Vcore *v = tls_vcore;
+    tls_self = nullptr;
+    vcore_entry_on(v);
 }
 
 // Runs on the vcore stack after a uthread saved itself.
@@ -197,7 +202,7 @@ void yield_on_vcore(void *p) {
         state_of(u).store(UTH_ST_READY, std::memory_order_release);
         if (fn) fn(u, arg);
     }
-    uthread_vcore_entry();
+    vcore_entry_on(v);  // a callback does not change tls_vcore / tls_self
 }
 
 void exit_on_vcore(void *p) {
