@@ -231,7 +231,6 @@ void exit_on_vcore(void *p) {
     uthread_vcore_entry();
 }
 
-
 struct Handoff {
     uthread *from, *to;
     void (*fn)(uthread *, void *);
