@@ -10,7 +10,8 @@
 //  - vcore_request only when the enqueuer is not in vcore context. Enqueues
 //    made in vcore context (yield callbacks, thread_exited, event handlers)
 //    are always followed by that vcore's sched_entry, so no work is
-//    stranded; a uthread or foreign thread enqueuing asks for a vcore.
+//    stranded; a uthread or foreign thread enqueuing asks for a vcore. The
+//    yield callbacks, in vcore context by definition, skip the check.
 //    g_request_every_enqueue = true restores fifo_sched's policy (a request
 //    per enqueue) so that its cost can be measured.
 //
@@ -56,7 +57,9 @@ inline void (*g_entry_hook)() = nullptr;
 inline void (*g_idle_hook)() = nullptr;
 inline Thread g_main;
 
-inline void enqueue(uthread *u) {
+// Queues `u` without asking for a vcore: for callers known to be in vcore
+// context (a yield callback), which need not ask in_vcore_context().
+inline void push(uthread *u) {
     auto *t = reinterpret_cast<Thread *>(u);
     t->next = nullptr;
     spin_lock(g_lock);
@@ -64,7 +67,12 @@ inline void enqueue(uthread *u) {
     else g_head = t;
     g_tail = t;
     spin_unlock(g_lock);
-    if (g_request_every_enqueue || !in_vcore_context()) vcore_request(1);
+    if (g_request_every_enqueue) vcore_request(1);
+}
+
+inline void enqueue(uthread *u) {
+    push(u);
+    if (!g_request_every_enqueue && !in_vcore_context()) vcore_request(1);
 }
 
 inline Thread *pop() {
@@ -134,8 +142,10 @@ inline void cleanup(Thread *t) {
     t->armed = false;
 }
 
+// The callback runs in vcore context (sched_entry follows): push, no
+// request.
 inline void yield() {
-    uthread_yield(true, [](uthread *u, void *) { enqueue(u); }, nullptr);
+    uthread_yield(true, [](uthread *u, void *) { push(u); }, nullptr);
 }
 
 // The same through a direct hand-off: the caller takes the next uthread
@@ -145,7 +155,7 @@ inline void yield() {
 inline void yield_direct() {
     Thread *next = pop();
     if (!next) return yield();
-    uthread_yield_to(&next->u, true, [](uthread *u, void *) { enqueue(u); },
+    uthread_yield_to(&next->u, true, [](uthread *u, void *) { push(u); },
                      nullptr);
 }
 

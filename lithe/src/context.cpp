@@ -184,7 +184,11 @@ int lithe_context_unblock(lithe_context_t *ctx) {
 }
 
 int lithe_context_yield(void) {
-    if (!lithe_context_self() || in_vcore_context())
+    // A context is never in vcore context: uthread_self() is non-null only
+    // while a uthread runs (parlib clears it there). Read directly, not
+    // through the exported lithe_context_self (a PLT call).
+    uthread *u = uthread_self();
+    if (!u || !u->owner)
         return misuse(LITHE_EWRONGCONTEXT,
                       "lithe_context_yield: must be called from a context");
     uthread_yield(true, yield_on_hart, nullptr);

@@ -33,8 +33,6 @@ uint64_t now_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
 }
 
-Hart *here() { return &g_harts[vcore_id()]; }
-
 void set_current(Hart *h, lithe_sched_t *to) {
     uint64_t t = now_ns();
     if (lithe_sched_t *from = h->current)
@@ -54,9 +52,11 @@ void sched_unlock(lithe_sched_t *s) {
     __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);
 }
 
-void hart_enter_current() {
-    tls_override = nullptr;
-    Hart *h = here();
+namespace {
+
+// Hart context, tls_override already cleared: runs a pending grant's unlock,
+// then the current scheduler's hart_enter.
+[[noreturn]] void enter_current(Hart *h) {
     if (h->unlock) {
         auto fn = h->unlock;
         h->unlock = nullptr;
@@ -66,6 +66,13 @@ void hart_enter_current() {
     s->funcs->hart_enter(s);
     fatal("hart_enter of scheduler %p returned (it must run a context, "
           "grant or yield)", (void *)s);
+}
+
+}  // namespace
+
+void hart_enter_current() {
+    tls_override = nullptr;
+    enter_current(here());
 }
 
 namespace {
@@ -85,7 +92,7 @@ void sched_entry() {
         __atomic_fetch_add(&g_base->grants_received, 1, __ATOMIC_RELAXED);
         set_current(h, g_base);
     }
-    hart_enter_current();
+    enter_current(h);  // every vcore entry (a context yield): one lookup
 }
 
 void thread_runnable(uthread *u) { lithe_context_unblock(ctx_of(u)); }

@@ -15,6 +15,10 @@
 
 #include <cstdint>
 
+// Internal to liblithe: hidden, so that calls between its files (here(),
+// the misuse reporter, ...) are direct rather than through the PLT.
+#pragma GCC visibility push(hidden)
+
 namespace lithe {
 
 enum SchedState : uint32_t { kInit = 0, kEntered = 1, kExiting = 2, kExited = 3 };
@@ -33,7 +37,7 @@ extern int g_nharts;
 extern constinit thread_local lithe_sched_t *tls_override
     __attribute__((tls_model("initial-exec")));
 
-Hart *here();                       // this hart; hart context only
+inline Hart *here() { return &g_harts[vcore_id()]; }  // hart context only
 void set_current(Hart *h, lithe_sched_t *to);
 uint64_t now_ns();
 
@@ -72,3 +76,5 @@ extern lithe_sched_t *g_base;
 void base_init();
 
 }  // namespace lithe
+
+#pragma GCC visibility pop

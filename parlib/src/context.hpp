@@ -18,7 +18,7 @@ __attribute__((visibility("hidden"))) void parlib_ctx_save_and_call(
 __attribute__((visibility("hidden"), noreturn)) void parlib_ctx_resume(
     void *sp, uint64_t fs);
 __attribute__((visibility("hidden"), noreturn)) void parlib_ctx_resume_from(
-    void *sp, uint64_t cur_ctl);
+    void *sp, uint64_t cur_ctl, uint64_t fs);
 __attribute__((visibility("hidden"))) void parlib_ctx_trampoline();
 }
 

@@ -74,18 +74,29 @@ void claim(uthread *u, const char *call) {
         fatal("%s: uthread %p is %s", call, (void *)u, state_name(exp));
 }
 
-// Vcore context: switch to `u`, already claimed.
+// Vcore::ctl: known control words carry this bit (outside the slot's 48).
+constexpr uint64_t kCtlKnown = uint64_t{1} << 63;
+
+// Vcore context: switch to `u`, already claimed. When the control words in
+// effect are known (a uthread saved itself into this vcore context: the
+// yield path), the resume compares with them instead of reading them with
+// stmxcsr, ~4 ns per resume here (docs/perf.md).
 [[noreturn]] void resume_claimed(Vcore *v, uthread *u) {
     v->current = u;
     u->vcoreid = v->id;
     ++u->switches;
+    uint64_t ctl = v->ctl;
+    v->ctl = 0;  // u runs next and may change them
+    uint64_t fs = 0;
     if (u->flags & UTHREAD_F_OWN_TLS) {
         write_tls_of(u->fsbase, g_tls_vcore_off, v);
-        parlib_ctx_resume(u->sp, u->fsbase);
+        fs = u->fsbase;
+    } else {
+        tls_self = u;  // lightweight: runs on this vcore's TLS
+        asan_switch_to(u->stack_lo, u->stack_size, false);
     }
-    tls_self = u;  // lightweight: runs on this vcore's TLS
-    asan_switch_to(u->stack_lo, u->stack_size, false);
-    parlib_ctx_resume(u->sp, 0);
+    if (ctl) parlib_ctx_resume_from(u->sp, ctl, fs);
+    parlib_ctx_resume(u->sp, fs);
 }
 
 // ---- lightweight stacks: mmap'd with a guard page, pooled by size ----
@@ -157,19 +168,32 @@ void park_main(void *p) {
     for (;;) kfutex_wait(&g_main_park_word, 0);
 }
 
-[[noreturn]] void uthread_vcore_entry() {
-    Vcore *v = tls_vcore;
-    tls_self = nullptr;
+// Whether handle_vcore_events has anything to do (queued events or a
+// notification to acknowledge). Checked inline: the call itself, with its
+// frame and saved registers, is a measurable part of a yield (docs/perf.md).
+inline bool events_or_notif(Vcore *v) {
+    return vcore_has_events(v) ||
+           v->notif_pending.load(std::memory_order_relaxed);
+}
+
+// Vcore entry proper, on the vcore stack and TLS with tls_self cleared.
+[[noreturn]] inline void vcore_entry_on(Vcore *v) {
     // Single writer: a plain increment, not a locked RMW, on the hot path.
     v->entries.store(v->entries.load(std::memory_order_relaxed) + 1,
                      std::memory_order_relaxed);
     if (uthread *m = g_pending_main.load(std::memory_order_relaxed);
         m && g_pending_main.exchange(nullptr, std::memory_order_acquire))
         g_ops->thread_runnable(m);
-    handle_vcore_events(v);
+    if (events_or_notif(v)) handle_vcore_events(v);
     if (v->current) run_current_uthread();
     g_ops->sched_entry();
     vcore_yield();
+}
+
+[[noreturn]] void uthread_vcore_entry() {
+    Vcore *v = tls_vcore;
+    tls_self = nullptr;
+    vcore_entry_on(v);
 }
 
 // Runs on the vcore stack after a uthread saved itself.
@@ -178,6 +202,7 @@ void yield_on_vcore(void *p) {
     if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     Vcore *v = tls_vcore;
     tls_self = nullptr;
+    v->ctl = ctx_saved_ctl(u->sp) | kCtlKnown;  // u's, just saved
     auto fn = u->yield_fn;
     void *arg = u->yield_arg;
     if (fn == interrupted_marker) {
@@ -189,7 +214,7 @@ void yield_on_vcore(void *p) {
         state_of(u).store(UTH_ST_READY, std::memory_order_release);
         if (fn) fn(u, arg);
     }
-    uthread_vcore_entry();
+    vcore_entry_on(v);  // a callback does not change tls_vcore / tls_self
 }
 
 void exit_on_vcore(void *p) {
@@ -206,10 +231,6 @@ void exit_on_vcore(void *p) {
     uthread_vcore_entry();
 }
 
-// Vcores whose hand-off callback is running (index = vcore id): run_uthread
-// from there would abandon the claimed target, so it is refused.
-bool *g_in_handoff = nullptr;
-
 struct Handoff {
     uthread *from, *to;
     void (*fn)(uthread *, void *);
@@ -225,10 +246,10 @@ inline void handoff_callbacks(const Handoff &h) {
     state_of(h.from).store(h.exiting ? UTH_ST_EXITED : UTH_ST_READY,
                            std::memory_order_release);
     if (!h.fn && !h.exiting) return;  // nothing runs: no flag to raise
-    g_in_handoff[h.v->id] = true;
+    h.v->in_handoff = true;
     if (h.fn) h.fn(h.from, h.arg);
     if (h.exiting && g_ops->thread_exited) g_ops->thread_exited(h.from);
-    g_in_handoff[h.v->id] = false;
+    h.v->in_handoff = false;
 }
 
 // Runs below next's saved frame with next's TLS (a full-TLS target) or the
@@ -267,9 +288,10 @@ void handoff_on_next(void *p) {
     handoff_callbacks(h);
     if (keep_errno) errno = saved_errno;
     h.v->current = to;
+    h.v->ctl = 0;  // to runs next and may change them
     tls_self = to;
     if (h.exiting) parlib_ctx_resume(to->sp, 0);
-    parlib_ctx_resume_from(to->sp, ctl);
+    parlib_ctx_resume_from(to->sp, ctl, 0);
 }
 
 // The same on the vcore stack, with events handled before next runs.
@@ -297,7 +319,7 @@ void yield_to_impl(bool save_state, uthread *next,
     void *top;
     uint64_t fs;
     void (*cont)(void *);
-    if (vcore_has_events(v) || v->notif_pending.load(std::memory_order_relaxed)) {
+    if (events_or_notif(v)) {
         top = v->stack_top;
         fs = from_own ? v->fsbase : 0;
         cont = handoff_via_vcore;
@@ -378,7 +400,6 @@ int uthread_lib_init(struct uthread *main_thread,
     int rc = vcore_lib_init();
     if (rc) return rc;
     g_ops = ops;
-    g_in_handoff = new bool[static_cast<size_t>(g_max_vcores)]();  // immortal
     vcore_set_entry(uthread_vcore_entry);
     uthread *u = main_thread;
     void *owner = u->owner;  // the 2LS may have labelled it already
@@ -463,7 +484,7 @@ void uthread_cleanup(struct uthread *u) {
 void run_uthread(struct uthread *u) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "run_uthread: not called in vcore context");
-    PARLIB_CHECK(!g_in_handoff[v->id],
+    PARLIB_CHECK(!v->in_handoff,
                  "run_uthread: called from a uthread_yield_to callback (the "
                  "hand-off target runs next)");
     claim(u, "run_uthread");

@@ -48,6 +48,15 @@ struct alignas(64) Vcore {
     // The uthread running here, or interrupted here and still current.
     // Written only by this vcore.
     uthread *current = nullptr;
+    // MXCSR / x87 CW in effect on this vcore's thread, in the saved-slot
+    // layout (context.hpp) with kCtlKnown set, or 0 if unknown: set when a
+    // uthread saves itself into vcore context, cleared when one is resumed
+    // (vcore-context code never changes them). Lets the resume compare
+    // without a stmxcsr. Written and read only by this vcore (uthread.cpp).
+    uint64_t ctl = 0;
+    // A uthread_yield_to callback is running here: run_uthread from it would
+    // abandon the claimed target, so it is refused. This vcore only.
+    bool in_handoff = false;
     std::atomic<uint32_t> notif_pending{0};
     // Re-delivery of a deferred notification (event.cpp): a POSIX timer
     // that signals this vcore's thread, and the number of re-deliveries since

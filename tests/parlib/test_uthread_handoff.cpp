@@ -1,7 +1,8 @@
 // uthread_yield_to (direct hand-off): the exact order of caller, callback
 // and target; the state the callback sees (caller saved and published, not
 // on the caller's stack, vcore-context view); per-uthread TLS across
-// randomised hand-offs mixed with migrating yields; queued events diverting
+// randomised hand-offs mixed with migrating yields, and each uthread's
+// rounding mode (MXCSR and x87 CW) across them; queued events diverting
 // the hand-off through vcore context; misuse aborting with the call's name;
 // and every full/lightweight combination with exceptions thrown after each
 // resumption (in the sanitizer build ASan aborts if a fiber annotation is
@@ -10,9 +11,11 @@
 #include <catch2/catch.hpp>
 
 #include <pthread.h>
+#include <xmmintrin.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cfenv>
 #include <cstring>
 #include <random>
 #include <string>
@@ -169,6 +172,21 @@ struct Worker {
     bool own_tls = true;
 };
 
+// Floating-point control words travel with the uthread (parlib compares
+// them on resume and reloads only what differs, in places without reading
+// them again): each worker runs with its own rounding mode, changed every
+// 256 iterations, and checks it in the x87 CW (fegetround) and in MXCSR.
+constexpr int kModes[] = {FE_TONEAREST, FE_UPWARD, FE_DOWNWARD, FE_TOWARDZERO};
+
+int mode_of(const Worker &w, int k) { return kModes[(w.id + k / 256) % 4]; }
+
+bool rounding_is(int mode) {
+    // MXCSR's rounding field (bits 13-14) encodes modes like the x87 CW's
+    // (bits 10-11), which is what the FE_* values are.
+    return fegetround() == mode &&
+           static_cast<int>(_mm_getcsr() & 0x6000) == mode << 3;
+}
+
 void stress_body(Worker &w) {
     Stress &s = *g_st;
     std::minstd_rand rng(static_cast<unsigned>(w.id) * 7919u + 1);
@@ -176,6 +194,7 @@ void stress_body(Worker &w) {
     volatile long on_stack = w.id;
     if (w.own_tls) tv_id = tl_id = w.id;
     for (int k = 0; k < kIters; ++k) {
+        if (k % 256 == 0) fesetround(mode_of(w, k));
         if (w.own_tls) errno = static_cast<int>(w.id * 10000 + k);
         int before = vcore_id();
         try {
@@ -194,7 +213,7 @@ void stress_body(Worker &w) {
         }
         if (vcore_id() != before) s.migrations.fetch_add(1);
         bool ok = on_stack == w.id && uthread_self() == &w.t->u &&
-                  !in_vcore_context();
+                  !in_vcore_context() && rounding_is(mode_of(w, k));
         if (w.own_tls)
             ok = ok && errno == static_cast<int>(w.id * 10000 + k) &&
                  tv_id == w.id && tl_id == w.id && pthread_self() == me;
@@ -225,6 +244,7 @@ TEST_CASE("per-uthread TLS survives random hand-offs and migrations") {
     for (auto &w : ws) rotate::join(w.t);
     INFO("hand-offs " << g_st->handoffs << ", migrations "
                       << g_st->migrations);
+    REQUIRE(rounding_is(FE_TONEAREST));  // main's own, never changed
     REQUIRE(g_st->failures == 0);
     REQUIRE(g_st->cb_bad == 0);
     REQUIRE(g_st->parked.empty());

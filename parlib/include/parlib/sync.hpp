@@ -45,9 +45,17 @@ class SpinLock {
     SpinLock() = default;
     SpinLock(const SpinLock &) = delete;
     SpinLock &operator=(const SpinLock &) = delete;
-    void lock() { spin_lock(&l_); }
-    bool try_lock() { return spin_trylock(&l_); }
-    void unlock() { spin_unlock(&l_); }
+    // Uncontended acquire and the release inline (one locked exchange, one
+    // store, no call through the PLT: the fork-join yield path takes two of
+    // these per context yield); a contended acquire waits in spin_lock.
+    void lock() {
+        if (__atomic_exchange_n(&l_.locked, 1, __ATOMIC_ACQUIRE)) spin_lock(&l_);
+    }
+    bool try_lock() {
+        return !__atomic_load_n(&l_.locked, __ATOMIC_RELAXED) &&
+               !__atomic_exchange_n(&l_.locked, 1, __ATOMIC_ACQUIRE);
+    }
+    void unlock() { __atomic_store_n(&l_.locked, 0, __ATOMIC_RELEASE); }
     spinlock_t *native_handle() { return &l_; }
 
   private:

@@ -19,8 +19,9 @@
  *    callers pass 16-byte aligned stack tops;
  *  - MXCSR / x87 CW are reloaded only when their control bits differ
  *    (a reload costs ~40 ns on some CPUs); the comparison is with a fresh
- *    stmxcsr / fnstcw in parlib_ctx_resume and with the words a context
- *    just saved in parlib_ctx_resume_from (no store + reload);
+ *    stmxcsr / fnstcw in parlib_ctx_resume and with words the caller knows
+ *    to be in effect (a context saved since) in parlib_ctx_resume_from (no
+ *    stmxcsr + reload: ~4 ns each on the EPYC VM of docs/perf.md);
  *  - the FS base is written only when the target's is nonzero; wrfsbase when
  *    parlib_have_fsgsbase, arch_prctl(ARCH_SET_FS) otherwise;
  *  - resumption ends in pop+jmp rather than ret: the return-stack predictor
@@ -139,13 +140,13 @@ parlib_ctx_resume:
         .cfi_endproc
         .size   parlib_ctx_resume,.-parlib_ctx_resume
 
-/* void parlib_ctx_resume_from(void *sp, uint64_t cur) -- never returns.
- * Like parlib_ctx_resume(sp, 0), for a caller that knows the MXCSR / x87
+/* void parlib_ctx_resume_from(void *sp, uint64_t cur, uint64_t fs)
+ * -- never returns.
+ * Like parlib_ctx_resume(sp, fs), for a caller that knows the MXCSR / x87
  * CW in effect: `cur` holds them in the saved-slot layout (a context saved
- * since, whose control words nothing has changed). Comparing with it
- * instead of storing them again saves the stmxcsr + reload, the dearest
- * part of a resume on some CPUs (~25 ns per switch on the EPYC VM of
- * docs/perf.md). */
+ * since, whose control words nothing has changed; bits 48-63 are ignored).
+ * Comparing with it instead of storing them again saves the stmxcsr +
+ * reload, the dearest part of a resume on some CPUs (docs/perf.md). */
         .globl  parlib_ctx_resume_from
         .hidden parlib_ctx_resume_from
         .type   parlib_ctx_resume_from,@function
@@ -153,7 +154,13 @@ parlib_ctx_resume:
 parlib_ctx_resume_from:
         .cfi_startproc
         movq    %rdi, %rsp
-        movq    (%rsp), %rax
+        testq   %rdx, %rdx
+        jz      1f
+        movq    %rsi, %r8              /* SET_FS may clobber rsi, not r8 */
+        movq    %rdx, %rbx
+        SET_FS  %rbx
+        movq    %r8, %rsi
+1:      movq    (%rsp), %rax
         xorq    %rsi, %rax
         testl   $0xffc0, %eax          /* MXCSR control bits, not flags */
         jz      2f
