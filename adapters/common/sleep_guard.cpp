@@ -14,8 +14,12 @@
 // context_block / context_unblock, the hart runs others) until the
 // deadline has passed on the clock the caller named, re-read after every
 // wake-up, so a sleep never ends early. A request for zero time yields
-// the context once (what such calls are for); less than a microsecond
-// left is waited out by yielding. Everything else, a foreign pthread,
+// the context once (what such calls are for). Less than 50 us left is
+// waited out by yielding the context until the deadline: an alarm's round
+// trip (timerfd, parlib's service thread, an event to a vcore that may be
+// parked) costs about as much, and the kernel's own sleeps overshoot by up
+// to 50 us (its default timer slack); kmp_sch_simd_guided's usleep(10)
+// polls are of this kind. Everything else, a foreign pthread,
 // vcore context, a context with notifications disabled (holding a lithe
 // or parlib spinlock, inside the OpenMP runtime's region start/end), makes
 // the real libc call. libc's internal sleeps never get here (hidden
@@ -69,7 +73,7 @@ using lithe_adapters::next_symbol;
 constexpr int64_t kNsPerSec = 1'000'000'000;
 constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
 // Time left below which the context yields instead of starting an alarm
-// (see the top).
+// (see the top: Linux's default timer slack).
 constexpr int64_t kYieldBelowNs = 50'000;
 // Longest single user-level sleep towards a deadline on a settable clock.
 constexpr int64_t kSettableRecheckNs = 100'000'000;
