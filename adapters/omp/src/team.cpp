@@ -13,14 +13,14 @@
 //     back to the base scheduler so that the region's scheduler can exit.
 //
 // A Worker therefore keeps its stack and TLS across regions and exits only
-// when a pause retires it (below): docking (block, later unblock) rather than exiting and
-// lithe_context_recycle keeps the same TLS either way, but costs no
-// restart and never hands the fork-join scheduler's exit callback a
-// context it did not create. Workers beyond a later, smaller team stay
-// docked until that size is needed again. The pool is the master's TLS
-// (`tls_pools`); only the master touches it, between regions, so it needs
-// no lock. `Team::join_lock` orders the docking count against the
-// master's decision to block.
+// when a pause retires it (below): docking (block, later unblock) rather
+// than exiting and lithe_context_recycle keeps the same TLS either way,
+// but costs no restart and never hands the fork-join scheduler's exit
+// callback a context it did not create. Workers beyond a later, smaller
+// team stay docked until that size is needed again. The pool is the
+// master's TLS (`tls_pools`); only the master touches it, between
+// regions, so it needs no lock. `Team::join_lock` orders the docking
+// count against the master's decision to block.
 //
 // Pausing (team_release_pools, for omp_pause_resource): the caller's pools
 // are emptied. Each docked Worker is moved to a scheduler made for the
