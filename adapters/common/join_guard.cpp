@@ -30,7 +30,6 @@
 // and keep libc's. Runs in the caller's context; no state.
 #include <parlib/alarm.h>
 
-#include <dlfcn.h>
 #include <pthread.h>
 
 #include <algorithm>
@@ -38,18 +37,15 @@
 #include <cerrno>
 
 #include "may_switch.hpp"
+#include "next_symbol.hpp"
 
 namespace {
 
 std::atomic<void *> g_next_join{nullptr};
 
 int real_join(pthread_t th, void **ret) {
-    void *p = g_next_join.load(std::memory_order_acquire);
-    if (!p) {
-        p = dlsym(RTLD_NEXT, "pthread_join");
-        g_next_join.store(p, std::memory_order_release);
-    }
-    return reinterpret_cast<int (*)(pthread_t, void **)>(p)(th, ret);
+    return lithe_adapters::next_symbol<int (*)(pthread_t, void **)>(
+        g_next_join, "pthread_join")(th, ret);
 }
 
 }  // namespace

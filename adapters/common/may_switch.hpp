@@ -1,7 +1,7 @@
 // may_switch.hpp: may the calling code give up its hart by blocking or
 // yielding its lithe context, instead of making a kernel call that keeps
 // the hart? Shared by the interpositions every adapter compiles in
-// (sched_yield_guard.cpp, join_guard.cpp).
+// (sched_yield_guard.cpp, join_guard.cpp, sleep_guard.cpp).
 //
 // Only a lithe context (not a foreign pthread), not in hart/vcore context,
 // with notifications enabled: a context holding a lithe::SpinLock or a

@@ -3,10 +3,15 @@
 // data-environment ICVs require. Devices report the host-only answers
 // (device routines: target.cpp; places: affinity.cpp; allocators:
 // alloc.cpp; the task and cancellation queries are in task.cpp).
-// Pausing (omp_pause_resource*) succeeds outside parallel regions and
-// releases nothing: hot-team member contexts stay docked (team.cpp), they
-// hold no hart while docked. There is no OMPT tool: omp_control_tool says
-// so (omp_control_tool_notool).
+// Pausing (omp_pause_resource*, soft or hard alike) succeeds outside
+// parallel regions and releases the calling context's docked hot-team
+// members, at every nesting depth (team_release_pools), as libgomp frees
+// the calling thread's pool: their stacks, TLS and backing threads are
+// gone when it returns, and the next region creates new members with
+// fresh threadprivate data. Other contexts' members (another thread that
+// runs regions) are left alone. There is no OMPT tool: omp_control_tool
+// says so (omp_control_tool_notool).
+#include <parlib/uthread.h>
 #include <time.h>
 
 #include <algorithm>
@@ -21,6 +26,12 @@ Member *ancestor(int level) {
     Member *m = self();
     while (m && m->level > level) m = m->outer ? m->outer : m->team->master->outer;
     return m;
+}
+// A pause: the members go, and their backing threads have exited (their
+// TLS destructors run) by the time the caller gets control back.
+void release_members() {
+    team_release_pools();
+    uthread_tls_flush();
 }
 }  // namespace
 
@@ -103,14 +114,18 @@ OMP_API int omp_get_device_num(void) { return 0; }
 OMP_API int omp_pause_resource(int kind, int device) {
     if (kind != 1 && kind != 2) return -1;
     if (device != omp_get_initial_device()) return -1;
-    return self()->level > 0 ? -1 : 0;
+    if (self()->level > 0) return -1;
+    release_members();
+    return 0;
 }
 OMP_API int omp_pause_resource_all(int kind) {
     return omp_pause_resource(kind, omp_get_initial_device());
 }
-// libomp's entry (0 resume, 1 soft, 2 hard): nothing to pause or resume.
+// libomp's entry (0 resume: nothing to do, 1 soft, 2 hard).
 OMP_API int __kmpc_pause_resource(int level) {
-    return level < 0 || level > 2 || self()->level > 0 ? 1 : 0;
+    if (level < 0 || level > 2 || self()->level > 0) return 1;
+    if (level > 0) release_members();
+    return 0;
 }
 OMP_API int omp_control_tool(int, int, void *) {
     return -2;  // omp_control_tool_notool

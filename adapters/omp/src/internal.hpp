@@ -351,8 +351,15 @@ int gtid();  // a unique small id of the calling context
 bool team_start(Team *t, Member *master_member);
 void team_join(Team *t, bool was_preemptible);
 
-// Team member contexts created so far (never freed: they dock).
+// Team member contexts alive (they dock between regions; a pause frees the
+// pausing context's).
 int members_created();
+// omp_pause_resource from outside any region: retires every Worker the
+// calling context keeps docked (and, through them, those of the regions
+// they mastered), freeing their stacks and TLS; returns once they are
+// gone. The next region creates new ones. A no-op for a context that
+// keeps none (a foreign thread, nothing forked yet).
+void team_release_pools();
 // Stack size of member contexts created from now on (kmp_settings.cpp:
 // kmp_set_stacksize, else OMP_STACKSIZE's).
 size_t member_stack_size();

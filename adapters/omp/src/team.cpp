@@ -12,15 +12,24 @@
 //     last one unblocks the master, which reassociates the docked Workers
 //     back to the base scheduler so that the region's scheduler can exit.
 //
-// A Worker therefore keeps its stack and TLS across regions and never
-// exits: docking (block, later unblock) rather than exiting and
-// lithe_context_recycle keeps the same TLS either way, but costs no
-// restart and never hands the fork-join scheduler's exit callback a
-// context it did not create. Workers beyond a later, smaller team stay
-// docked until that size is needed again. The pool is the master's TLS
-// (`tls_pools`); only the master touches it, between regions, so it needs
-// no lock. `Team::join_lock` orders the docking count against the
-// master's decision to block.
+// A Worker therefore keeps its stack and TLS across regions and exits only
+// when a pause retires it (below): docking (block, later unblock) rather
+// than exiting and lithe_context_recycle keeps the same TLS either way,
+// but costs no restart and never hands the fork-join scheduler's exit
+// callback a context it did not create. Workers beyond a later, smaller
+// team stay docked until that size is needed again. The pool is the
+// master's TLS (`tls_pools`); only the master touches it, between
+// regions, so it needs no lock. `Team::join_lock` orders the docking
+// count against the master's decision to block.
+//
+// Pausing (team_release_pools, for omp_pause_resource): the caller's pools
+// are emptied. Each docked Worker is moved to a scheduler made for the
+// purpose and woken with a Team whose body is null; it releases its own
+// pools (the Workers of the regions it mastered, one level deeper), then
+// returns, and its exit is counted off like a dock. Once all have exited,
+// the caller cleans them up, which frees their stacks and TLS (their
+// backing threads exit), and the next region creates fresh Workers with
+// fresh threadprivate data.
 //
 // Busy-waiting members (wait_policy.cpp): a region's scheduler is
 // registered for time slicing while the team runs; members are preemptible
@@ -49,7 +58,7 @@ struct Worker {
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
 std::atomic<int> g_workers{0};
-std::atomic<int> g_created{0};  // Workers ever made
+std::atomic<int> g_created{0};  // Workers made and not released
 
 void dock_cb(lithe_context_t *, void *arg) {
     Team *t = static_cast<Team *>(arg);
@@ -68,6 +77,10 @@ void worker_main(void *arg) {
     set_preemptible(true);
     for (;;) {
         Team *t = w->team;
+        if (!t->body) {  // retired by team_release_pools
+            team_release_pools();
+            return;
+        }
         set_self(&w->member);
         display_affinity_hook();
         t->body(t->data);
@@ -84,6 +97,21 @@ void join_cb(lithe_context_t *self, void *arg) {
     if (!done) t->joiner = self;
     t->join_lock.unlock();
     if (done) lithe_context_unblock(self);
+}
+
+// A retired Worker's exit (hart context, the context is gone): counted off
+// its retirement Team like a dock, so the waiting releaser may clean it up.
+void retire_exit(lithe_sched_t *, lithe_context_t *c) {
+    lithe_hart_request(-1);  // what the fork-join scheduler's exit does
+    dock_cb(c, reinterpret_cast<Worker *>(c)->team);
+}
+const lithe_sched_funcs &retire_funcs() {
+    static const lithe_sched_funcs f = [] {
+        lithe_sched_funcs x = lithe_fj_sched_funcs;
+        x.context_exit = retire_exit;
+        return x;
+    }();
+    return f;
 }
 
 void init_member(Member *m, Team *t, int tid, const Member *master) {
@@ -156,6 +184,40 @@ void team_join(Team *t, bool was_preemptible) {
     std::vector<Worker *> *pool = &tls_pools[t->pool];
     for (int tid = 1; tid < t->n; ++tid)
         lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
+}
+
+void team_release_pools() {
+    int n = 0;
+    for (const auto &pool : tls_pools) n += static_cast<int>(pool.size());
+    if (n == 0) return;
+    Team t;  // body == nullptr: "retire" (worker_main)
+    t.running.store(n, std::memory_order_relaxed);
+    // As in region_begin/end: lithe and the fork-join scheduler take plain
+    // spinlocks from this context.
+    uth_disable_notifs();
+    lithe_fj_sched_t *s = lithe_fj_sched_create_funcs(&retire_funcs());
+    if (!s || lithe_sched_enter(&s->sched) != LITHE_OK)
+        fatal("omp_pause_resource: cannot enter a scheduler");
+    for (const auto &pool : tls_pools)
+        for (Worker *w : pool) {
+            w->team = &t;
+            lithe_context_reassociate(&w->ctx, &s->sched);
+            lithe_context_unblock(&w->ctx);
+        }
+    uth_enable_notifs();
+    lithe_context_block(join_cb, &t);
+    uth_disable_notifs();
+    for (const auto &pool : tls_pools)
+        for (Worker *w : pool) {
+            lithe_context_cleanup(&w->ctx);
+            delete w;
+        }
+    tls_pools.clear();
+    g_created.fetch_sub(n, std::memory_order_relaxed);
+    if (lithe_sched_exit() != LITHE_OK)
+        fatal("omp_pause_resource: cannot exit its scheduler");
+    lithe_fj_sched_destroy(s);
+    uth_enable_notifs();
 }
 
 int members_created() { return g_created.load(std::memory_order_relaxed); }

@@ -1,0 +1,118 @@
+/* omp_pause.c: omp_pause_resource / omp_pause_resource_all release the
+ * team members kept between regions, and the next regions recreate them.
+ *
+ * Every cycle: a 4-member region whose members each master a nested
+ * 2-member region (3 + 4 workers kept), a pause (soft and hard
+ * alternately), then regions that must run correctly again. Under lithe
+ * (LITHE_OMP_EXPECT=1): after the pause the process has at least 7 fewer
+ * kernel threads (/proc/self/task: each member's TLS lives on a parked
+ * backing thread, which the pause lets exit), and the new members start
+ * with fresh threadprivate data (libgomp's pause-2.c checks the same);
+ * regions after that keep it (hot teams again). The thread count is
+ * checked in the first cycle only unless PARLIB_TLS_POOL=0 (CTest sets
+ * it): parlib's warm pool of backing threads refills in the background
+ * once it runs low. Also (lithe): pausing inside a region fails; a
+ * foreign thread's pause succeeds and leaves the initial thread's members
+ * alone. */
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+static int tp = 128;
+#pragma omp threadprivate(tp)
+
+static void check_sum(int n) {
+    int sum = 0;
+#pragma omp parallel num_threads(n) reduction(+ : sum)
+    sum += omp_get_thread_num() + 1;
+    CHECK(sum == n * (n + 1) / 2);
+}
+
+/* 4 members, each mastering a nested 2-member team; sets tp = base + tid
+ * (outer) and checks the nested sums. */
+static void nested_regions(int base) {
+    int bad = 0;
+#pragma omp parallel num_threads(4) reduction(+ : bad)
+    {
+        tp = base + omp_get_thread_num();
+        int inner = 0;
+#pragma omp parallel num_threads(2) reduction(+ : inner)
+        inner += 1;
+        bad += inner != 2 || omp_get_num_threads() != 4;
+    }
+    CHECK(bad == 0);
+}
+
+static void check_tp(int base) {
+    int bad = 0;
+#pragma omp parallel num_threads(4) reduction(+ : bad)
+    bad += tp != base + omp_get_thread_num();
+    CHECK(bad == 0);
+}
+
+static void *foreign_pause(void *arg) {
+    CHECK(omp_pause_resource_all(omp_pause_soft) == 0);
+    return arg;
+}
+
+int main(void) {
+    int lithe = under_lithe();
+    const char *pool = getenv("PARLIB_TLS_POOL");
+    int exact_pool = pool && atoi(pool) == 0;
+#ifdef __clang__
+    /* libomp's hard pause shuts the runtime down, and clang's code keeps
+     * the thread id it got at function entry, which is then invalid. */
+    int hard_ok = lithe;
+#else
+    int hard_ok = 1;
+#endif
+    omp_set_max_active_levels(2);
+    for (int cycle = 0; cycle < 20; ++cycle) {
+        int base = 256 * (cycle + 1);
+        nested_regions(base);
+        check_tp(base);
+        /* A foreign thread's pause releases nothing of ours. */
+        if (cycle == 0) {
+            pthread_t t;
+            CHECK(pthread_create(&t, NULL, foreign_pause, NULL) == 0);
+            CHECK(pthread_join(t, NULL) == 0);
+            check_tp(base);
+        }
+        if (lithe) { /* libomp pauses there, and then stops the program */
+            int inside = 0;
+#pragma omp parallel num_threads(2) reduction(+ : inside)
+            inside += omp_pause_resource(omp_pause_soft, omp_get_initial_device()) != 0;
+            CHECK(inside == 2);
+        }
+        int before = count_tasks(0);
+        if (cycle % 2 == 0 || !hard_ok)
+            CHECK(omp_pause_resource(omp_pause_soft, omp_get_initial_device()) == 0);
+        else
+            CHECK(omp_pause_resource_all(omp_pause_hard) == 0);
+        int after = count_tasks(0);
+        if (lithe && (cycle == 0 || exact_pool) && after > before - 7) {
+            fprintf(stderr, "cycle %d: %d kernel threads before the pause, %d after\n",
+                    cycle, before, after);
+            exit(1);
+        }
+        /* New members: fresh threadprivate data (the master keeps its). */
+        int stale = 0;
+#pragma omp parallel num_threads(4) reduction(+ : stale)
+        {
+            if (omp_get_thread_num() != 0 && tp != 128) ++stale;
+            tp = base + 100 + omp_get_thread_num();
+        }
+        if (lithe) CHECK(stale == 0);
+        check_tp(base + 100);
+        check_sum(3);
+        nested_regions(base);
+    }
+    /* Pausing with nothing kept is fine too (libomp: "already paused"). */
+    CHECK(omp_pause_resource_all(omp_pause_soft) == 0);
+    if (lithe) CHECK(omp_pause_resource_all(omp_pause_soft) == 0);
+    check_sum(4);
+    printf("omp_pause: ok\n");
+    return 0;
+}
