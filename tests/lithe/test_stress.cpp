@@ -49,8 +49,10 @@ const bool g_on = [] {
 std::atomic<uint32_t> g_calls{0};
 std::atomic<uint64_t> g_failed{0};
 
-// libparlib's spin_trylock. Looked up on the first call, which comes
-// before main (the library constructors take locks) on the only thread.
+// libparlib's spin_trylock, looked up on first use: a library constructor
+// may lock before this file's initialisers ran, and g_resolved does it
+// during static initialisation at the latest, before any thread of the
+// test exists.
 TryLock real() {
     static constinit std::atomic<TryLock> fn{nullptr};
     TryLock f = fn.load(std::memory_order_acquire);
@@ -363,7 +365,7 @@ TEST_CASE("stress: random trees, requests, block/unblock/yield/exit and "
     // Enough happened to call it a stress test.
     CHECK(g_ops.load() > 5000);
     CHECK(g_next_id.load() > 500);
-    // The spurious failures reached the fork-join steal (the interposition
-    // works): the stress above ran with them.
+    // The interposition took effect: the run above saw spurious failures
+    // (fork-join's steal is the only trylock on its paths).
     if (spurious::g_on) CHECK(spurious::g_failed.load() > 100);
 }
