@@ -36,7 +36,12 @@ struct Probe {
     lithe_context_t main;
     std::atomic<uint64_t> entered_ns{0};
     std::atomic<int64_t> bounces{0};  // hart yield round trips left
-    std::atomic<bool> main_blocked{false};
+    // The main context is saved and waits for a hart_enter to run it:
+    // blocked in hart_bounces, or yielded or unblocked by anyone else. No
+    // callback may drop it: when lithe_sched_exit still drained by yielding
+    // (before it parked the caller), a no-op context_yield lost main and
+    // the run hung (5 of 23 runs) with every hart idle.
+    std::atomic<bool> main_ready{false};
 };
 Probe *g_probe = nullptr;
 
@@ -53,22 +58,24 @@ void p_hart_enter(lithe_sched_t *) {
         p->bounces.fetch_sub(1, std::memory_order_relaxed);
         lithe_hart_yield();  // -> base hart_enter -> grant back to us
     }
-    if (p->main_blocked.exchange(false)) lithe_context_run(&p->main);
+    if (p->main_ready.exchange(false)) lithe_context_run(&p->main);
     if (p->entered_ns.load(std::memory_order_relaxed) == 0)
         p->entered_ns.store(bench::now_ns(), std::memory_order_release);
     lithe_hart_yield();
 }
 
-void p_context_block(lithe_sched_t *, lithe_context_t *) {}
+void p_context_ready(lithe_sched_t *, lithe_context_t *) {
+    g_probe->main_ready.store(true);
+}
 
 const lithe_sched_funcs g_probe_funcs = {
-    p_hart_request, p_nop_child, p_nop_child, p_nop_child, p_hart_enter,
-    p_nop,          p_nop,       p_context_block, p_nop_ctx, p_nop_ctx,
-    p_nop_ctx,
+    p_hart_request, p_nop_child, p_nop_child,     p_nop_child,
+    p_hart_enter,   p_nop,       p_nop,           p_nop_ctx,
+    p_context_ready, p_context_ready, p_nop_ctx,
 };
 
-void mark_blocked(lithe_context_t *, void *) {
-    g_probe->main_blocked.store(true);
+void mark_ready(lithe_context_t *, void *) {
+    g_probe->main_ready.store(true);
 }
 
 double request_latency(int64_t n) {
@@ -95,7 +102,7 @@ void hart_bounces(int64_t n) {
     g_probe->bounces.store(n);
     lithe_hart_request(1);
     // Give our hart away: it bounces n times, then runs us again.
-    lithe_context_block(mark_blocked, nullptr);
+    lithe_context_block(mark_ready, nullptr);
     lithe_hart_request(-1);
 }
 

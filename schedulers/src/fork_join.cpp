@@ -128,18 +128,40 @@ lithe_context_t *pop_local(Queue &q) {
     return c;
 }
 
+// Takes the oldest context of `q` (lock held), or nullptr.
+lithe_context_t *take_front(Queue &q) {
+    if (q.q.empty()) return nullptr;
+    lithe_context_t *c = q.q.front();
+    q.q.pop_front();
+    return c;
+}
+
+// The oldest context of some queue, or nullptr once every queue was seen
+// empty. A busy queue is skipped at first (another may have work), then
+// waited for: nullptr sends this hart back to the parent, which grants it
+// back only while `requested` says so, and contexts queued with negative
+// requests of their own (lithe_hart_request(-2), then a yield) make it
+// smaller than the queued work. Giving up on a busy queue once left such
+// contexts with no hart for ever (tests/lithe/test_stress.cpp, spurious
+// trylock).
 lithe_context_t *steal(Impl *im) {
     int n = im->nq, start = static_cast<int>(next_rand() % n);
+    bool busy = false;
     for (int k = 0; k < n; ++k) {
         Queue &q = im->queues[(start + k) % n];
-        if (!q.lock.try_lock()) continue;
-        lithe_context_t *c = nullptr;
-        if (!q.q.empty()) {
-            c = q.q.front();
-            q.q.pop_front();
+        if (!q.lock.try_lock()) {
+            busy = true;
+            continue;
         }
+        lithe_context_t *c = take_front(q);
         q.lock.unlock();
         if (c) return c;
+    }
+    if (!busy) return nullptr;
+    for (int k = 0; k < n; ++k) {
+        Queue &q = im->queues[(start + k) % n];
+        std::lock_guard<Spin> g(q.lock);
+        if (lithe_context_t *c = take_front(q)) return c;
     }
     return nullptr;
 }

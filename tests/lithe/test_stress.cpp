@@ -15,9 +15,21 @@
 //
 // The shape of the run (tree, operations) is a function of the seed:
 // LITHE_STRESS_SEED=<n> reproduces it; the interleaving is the machine's.
+//
+// LITHE_STRESS_SPURIOUS_TRYLOCK=1 makes every other spin_trylock in the
+// process fail without looking at the lock (this binary's definition comes
+// before libparlib's in symbol lookup). A try-lock may always fail, since
+// the caller cannot tell contention from bad luck, so nothing may hang
+// because of it. It reproduces at once what contention did rarely: a
+// fork-join hart whose steal skipped a busy queue gave its hart back with
+// contexts queued there, while those contexts' own negative requests kept
+// `requested` below the queued work, so no hart was ever granted back
+// (every scheduler idle at requested=-1, contexts not completed).
 #include <catch2/catch.hpp>
+#include <dlfcn.h>
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
+#include <parlib/spinlock.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,6 +38,42 @@
 #include <thread>
 
 #include "tree_monitor.hpp"
+
+namespace spurious {
+
+using TryLock = bool (*)(spinlock_t *);
+const bool g_on = [] {
+    const char *e = getenv("LITHE_STRESS_SPURIOUS_TRYLOCK");
+    return e && *e == '1';
+}();
+std::atomic<uint32_t> g_calls{0};
+std::atomic<uint64_t> g_failed{0};
+
+// libparlib's spin_trylock, looked up on first use: a library constructor
+// may lock before this file's initialisers ran, and g_resolved does it
+// during static initialisation at the latest, before any thread of the
+// test exists.
+TryLock real() {
+    static constinit std::atomic<TryLock> fn{nullptr};
+    TryLock f = fn.load(std::memory_order_acquire);
+    if (!f) {
+        f = reinterpret_cast<TryLock>(dlsym(RTLD_NEXT, "spin_trylock"));
+        fn.store(f, std::memory_order_release);
+    }
+    return f;
+}
+const TryLock g_resolved = real();  // at the latest during static init
+
+}  // namespace spurious
+
+extern "C" bool spin_trylock(spinlock_t *l) {
+    if (spurious::g_on &&
+        spurious::g_calls.fetch_add(1, std::memory_order_relaxed) % 2) {
+        spurious::g_failed.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    return spurious::real()(l);
+}
 
 namespace {
 
@@ -317,4 +365,7 @@ TEST_CASE("stress: random trees, requests, block/unblock/yield/exit and "
     // Enough happened to call it a stress test.
     CHECK(g_ops.load() > 5000);
     CHECK(g_next_id.load() > 500);
+    // The interposition took effect: the run above saw spurious failures
+    // (fork-join's steal is the only trylock on its paths).
+    if (spurious::g_on) CHECK(spurious::g_failed.load() > 100);
 }
