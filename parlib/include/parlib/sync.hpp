@@ -48,13 +48,13 @@ class SpinLock {
     // Uncontended acquire and the release inline (one locked exchange, one
     // store, no call through the PLT: the fork-join yield path takes two of
     // these per context yield); a contended acquire waits in spin_lock.
+    // try_lock stays a call to spin_trylock: it is off the hot path (idle
+    // stealing), and tests/lithe/test_stress.cpp interposes spin_trylock to
+    // make try-locks fail spuriously.
     void lock() {
         if (__atomic_exchange_n(&l_.locked, 1, __ATOMIC_ACQUIRE)) spin_lock(&l_);
     }
-    bool try_lock() {
-        return !__atomic_load_n(&l_.locked, __ATOMIC_RELAXED) &&
-               !__atomic_exchange_n(&l_.locked, 1, __ATOMIC_ACQUIRE);
-    }
+    bool try_lock() { return spin_trylock(&l_); }
     void unlock() { __atomic_store_n(&l_.locked, 0, __ATOMIC_RELEASE); }
     spinlock_t *native_handle() { return &l_; }
 
