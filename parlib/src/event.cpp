@@ -176,7 +176,17 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
     int saved_errno = errno;
     Vcore *v = tls_vcore;
     if (!v) return;  // not a vcore thread (cannot normally happen)
-    bool redelivery = si->si_code == SI_TIMER;
+    bool timer = si->si_code == SI_TIMER;
+    if (timer && si->si_value.sival_int == kAlarmTimerTag) {
+        // Alarms due on this vcore are now queued to it; go on as a fresh
+        // notification only if one of them asked to interrupt.
+        if (!alarm_timer_fired(v)) {
+            errno = saved_errno;
+            return;
+        }
+        timer = false;
+    }
+    bool redelivery = timer;
     if (redelivery && !v->notif_pending.load(std::memory_order_relaxed))
         return;  // taken since it was deferred
     v->notif_pending.store(1, std::memory_order_relaxed);

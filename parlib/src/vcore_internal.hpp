@@ -92,6 +92,17 @@ void notif_init();
 // On vcore `v`'s own thread, before it runs anything: its re-delivery timer.
 void notif_thread_init(Vcore *v);
 bool notif_rip_excluded(uintptr_t rip);
+
+// Alarms (alarm.cpp). Each vcore's alarm timer signals its thread with the
+// notification signal and this sigev value (the re-delivery timer's is 0).
+constexpr int kAlarmTimerTag = 1;
+// Once, in vcore_lib_init, before the vcore threads start.
+void alarm_init();
+// On vcore `v`'s own thread, before it runs anything: its alarm timer.
+void alarm_thread_init(Vcore *v);
+// v's notification handler, for its alarm timer: expires v's due alarms
+// into v's event queue. True if one of them asked for EVENT_INTERRUPT.
+bool alarm_timer_fired(Vcore *v);
 inline bool vcore_has_events(Vcore *v) {
     return v->events.load(std::memory_order_acquire) != nullptr;
 }
