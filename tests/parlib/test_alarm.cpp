@@ -468,23 +468,45 @@ TEST_CASE("alarms do not wake the service thread") {
     close(p[1]);
 }
 
+namespace {
+
+// The main uthread blocks until this alarm's callback makes it runnable.
+struct ParkedWake {
+    alarm_waiter w;
+    std::atomic<uthread *> blocked{nullptr};
+    std::atomic<int> fired{0};
+    std::atomic<int> ran_on{-2};
+    std::atomic<bool> in_vcore_ctx{false};
+};
+
+void wake_blocked_cb(alarm_waiter *w) {
+    auto *c = static_cast<ParkedWake *>(w->data);
+    c->ran_on = vcore_id();
+    c->in_vcore_ctx = in_vcore_context();
+    c->fired++;
+    uthread_runnable(c->blocked.load());
+}
+
+}  // namespace
+
 TEST_CASE("a parked vcore is woken by its alarm") {
     testwd::Watchdog wd(20, "parked vcore woken by an alarm");
     fifo::init();
     for (int v = 0; v < max_vcores(); ++v) {
         INFO("vcore " << v);
-        auto recs = make_recs(1);
-        Rec &r = recs[0];
-        r.w.vcoreid = v;
-        std::atomic<uint64_t> started_at{0};
+        ParkedWake c;
+        init_waiter(&c.w, wake_blocked_cb);
+        c.w.data = &c;
+        c.w.vcoreid = v;
         std::atomic<bool> all_idle{false};
-        // The main uthread sleeps (its vcore idles too); meanwhile a
-        // foreign thread waits until no vcore has been online for 5 ms
-        // (yielded vcores park after PARLIB_SPIN_US, 50 µs by default) and
-        // starts the alarm. Nothing else would wake vcore v before the
-        // sleep ends.
+        // The main uthread blocks; once no vcore has been online for 5 ms
+        // (yielded vcores park after PARLIB_SPIN_US, 50 µs by default) a
+        // foreign thread starts the alarm. Only its callback on vcore v
+        // makes the main uthread runnable again, so if the parked vcore
+        // were not woken, the watchdog would fire.
         std::thread starter([&] {
-            uint64_t idle_since = parlib_now_us(), end = idle_since + 150000;
+            while (!c.blocked.load()) usleep(100);
+            uint64_t idle_since = parlib_now_us(), end = idle_since + 5000000;
             while (parlib_now_us() < end) {
                 if (num_vcores() != 0) idle_since = parlib_now_us();
                 if (parlib_now_us() - idle_since >= 5000) {
@@ -493,23 +515,21 @@ TEST_CASE("a parked vcore is woken by its alarm") {
                 }
                 usleep(200);
             }
-            set_waiter_rel(&r.w, 1000);
-            started_at = parlib_now_us();
-            start_alarm(&r.w);
+            set_waiter_rel(&c.w, 1000);
+            start_alarm(&c.w);
         });
-        uint64_t t0 = parlib_now_us();
-        uth_sleep_us(400000);
-        uint64_t woke = parlib_now_us();
+        uthread_yield(
+            true,
+            [](uthread *u, void *arg) {
+                uthread_has_blocked(u, UTH_BLK_MISC);
+                static_cast<ParkedWake *>(arg)->blocked = u;
+            },
+            &c);
         starter.join();
         REQUIRE(all_idle);
-        REQUIRE(r.fired == 1);
-        REQUIRE(r.ran_on == v);
-        REQUIRE(r.in_vcore_ctx);
-        REQUIRE_FALSE(r.early);
-        // Generous: it must not have waited for the sleeper's alarm.
-        INFO("sleep " << woke - t0 << " us, alarm started at +"
-                      << started_at - t0);
-        REQUIRE(started_at.load() + 200000 < woke);
+        REQUIRE(c.fired == 1);
+        REQUIRE(c.ran_on == v);
+        REQUIRE(c.in_vcore_ctx);
     }
 }
 
