@@ -37,6 +37,11 @@
 // interrupts anything; a timer signal landing in vcore context re-arms
 // nothing (that vcore handles events before it runs a uthread).
 //
+// Each vcore's alarm timer (alarm.cpp) signals its thread with the same
+// signal, SI_TIMER with sigev value kAlarmTimerTag: the handler first lets
+// alarm.cpp queue the due alarms to this vcore, then goes on as a fresh
+// notification only if one of them asked for EVENT_INTERRUPT.
+//
 // A uthread asleep in a system call cannot be paused anyway, and every
 // signal makes its call return EINTR (nanosleep, poll: SA_RESTART does not
 // restart those), which programs that sleep in a loop without checking the
