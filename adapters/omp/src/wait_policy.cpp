@@ -19,8 +19,8 @@
 //    tick finds no registered region starved re-arms kIdleFactor times
 //    further out (a probe: starvation that arises inside a region, e.g.
 //    members unblocking, is seen within kIdleFactor slices). A tick that
-//    finds one starved, or a region that is starved as it is registered,
-//    pulls the slowed alarms back to one slice apart (speed_up).
+//    finds one starved pulls the slowed alarms back to one slice apart; a
+//    region that is starved as it is registered pulls in one (speed_up).
 //
 // Lost notifications: parlib defers an interrupt that lands in parlib, libc
 // or the loader, or while notifications are disabled, and re-delivers it
@@ -177,14 +177,16 @@ void arm(Slicer &s, int i, uint64_t period, int vcore) {
 }
 
 // Under s.lock: alarms waiting out an idle period fire again one slice
-// apart from now. One that is already firing (reset says false) re-arms
-// itself from its own tick.
-void speed_up(Slicer &s) {
+// apart from now (at most `n` of them: a region start pulls in one, whose
+// tick pulls in the rest if the region is still starved then, so regions
+// that start and end faster than a slice do not reset every alarm). One
+// that is already firing (reset says false) re-arms itself from its tick.
+void speed_up(Slicer &s, int n = kAlarms) {
     uint64_t now = parlib_now_us();
-    for (int i = 0; i < kAlarms; ++i)
+    for (int i = 0, k = 0; i < kAlarms && k < n; ++i)
         if (s.slow[i]) {
             s.slow[i] = false;
-            reset_alarm_abs(&s.alarm[i], now + s.slice_us * (i + 1));
+            reset_alarm_abs(&s.alarm[i], now + s.slice_us * ++k);
         }
 }
 
@@ -277,7 +279,7 @@ void slicer_add(lithe_sched_t *region) {
             s.slow[i] = false;
             arm(s, i, s.slice_us * kAlarms, -1);
         }
-    if (starved(region)) speed_up(s);
+    if (starved(region)) speed_up(s, 1);
 }
 
 void slicer_remove(lithe_sched_t *region) {
