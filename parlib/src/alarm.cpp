@@ -193,10 +193,12 @@ void sync_timer(Queue &q) {
 
 // Queues the EV_ALARM of a waiter this code has just made FIRING (so no one
 // else touches it until its handler starts); true if it asked to interrupt.
+// Once sent, the callback may run on the target vcore and free or restart
+// `w`: nothing of it is read after send_event.
 bool deliver(alarm_waiter *w) {
-    send_event(&w->ev, EV_ALARM, static_cast<int>(w->ev.data),
-               EVENT_WAKEUP | w->ev_flags);
-    return (w->ev_flags & EVENT_INTERRUPT) != 0;
+    unsigned flags = EVENT_WAKEUP | w->ev_flags;
+    send_event(&w->ev, EV_ALARM, static_cast<int>(w->ev.data), flags);
+    return (flags & EVENT_INTERRUPT) != 0;
 }
 
 uint64_t saturating_add(uint64_t a, uint64_t b) {
