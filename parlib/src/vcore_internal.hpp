@@ -56,6 +56,10 @@ struct alignas(64) Vcore {
     void *notif_timer = nullptr;  // a timer_t (0 is a valid id)
     bool has_notif_timer = false;
     std::atomic<uint32_t> notif_retries{0};
+    // Set while this vcore's notification handler expires its alarms
+    // (holding its alarm lock): a notification nested there must not
+    // switch the interrupted uthread away (event.cpp). This thread only.
+    bool in_alarm_expiry = false;
     // Intrusive multi-producer stack of events; consumer takes all at once.
     alignas(64) std::atomic<event_msg *> events{nullptr};
     // Statistics (this vcore writes; anyone may read).
