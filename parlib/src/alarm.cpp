@@ -14,7 +14,9 @@
 // vcore's notification handler (alarm_timer_fired): it only try-locks, since
 // the code it interrupted on that thread may hold the lock; if the lock is
 // busy it re-arms the timer a little later (kRetryFirstNs, doubling up to
-// kRetryMaxNs) and changes nothing else. So an expiry never wakes another
+// kRetryMaxNs) and changes nothing else. While it holds the lock the
+// handler marks the vcore in_alarm_expiry, so that a notification nested
+// in it never switches the uthread away (event.cpp). So an expiry never wakes another
 // kernel thread; the expired alarms become EV_ALARM events queued to the
 // vcore itself (EVENT_WAKEUP brings it online if it was yielded; a parked
 // vcore is woken by the signal), and the handler goes on as a notification
