@@ -16,11 +16,11 @@
 // busy it re-arms the timer a little later (kRetryFirstNs, doubling up to
 // kRetryMaxNs) and changes nothing else. While it holds the lock the
 // handler marks the vcore in_alarm_expiry, so that a notification nested
-// in it never switches the uthread away (event.cpp). So an expiry never wakes another
-// kernel thread; the expired alarms become EV_ALARM events queued to the
-// vcore itself (EVENT_WAKEUP brings it online if it was yielded; a parked
-// vcore is woken by the signal), and the handler goes on as a notification
-// only if one of them asked for EVENT_INTERRUPT.
+// in it never switches the uthread away (event.cpp). So an expiry never
+// wakes another kernel thread; the expired alarms become EV_ALARM events
+// queued to the vcore itself (EVENT_WAKEUP brings it online if it was
+// yielded; a parked vcore is woken by the signal), and the handler goes on
+// as a notification only if one of them asked for EVENT_INTERRUPT.
 //
 // Timer invariant: the timer fires no later than the earliest deadline in
 // the heap, or a handler pass that re-syncs it is pending. Every change of
