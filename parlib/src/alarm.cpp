@@ -1,63 +1,97 @@
-// alarm.cpp: alarms (alarm.h), all multiplexed on the service thread's one
-// timerfd, and uth_sleep_us built on them.
+// alarm.cpp: alarms (alarm.h), driven per vcore by a POSIX timer that
+// signals that vcore's own kernel thread, and uth_sleep_us built on them.
 //
-// Owns the min-heap of started alarms (by wake_up_time; a waiter's
-// heap_index is its slot, -1 when not in the heap), every waiter's `state`
-// while it is started, and g_armed_us (the deadline the timerfd is armed
-// for; kNever when nothing is pending). All of it is guarded by g_lock, a
-// spinlock taken by uthreads (with notifications disabled, so a preemptible
-// uthread is never paused holding it), by vcore context and by the service
-// thread; it is never held across a switch. Nothing else nests inside it
-// except the timerfd_settime syscall.
+// Every alarm is bound to a vcore (vcoreid, or the starter's for -1, vcore
+// 0 from foreign threads), so each vcore has its own queue: a min-heap of
+// its started alarms (by wake_up_time; a waiter's heap_index is its slot, -1
+// when not in a heap), `armed_us` (the expiry its timer is set for, kNever
+// when disarmed) and the timer itself (created on the vcore's thread at
+// start-up, alarm_thread_init; SIGEV_THREAD_ID with the notification signal
+// and kAlarmTimerTag). A queue is guarded by its spinlock, taken by uthreads
+// (with notifications disabled, so a preemptible uthread is never paused
+// holding it), by vcore context and by foreign threads; nothing nests inside
+// it but timer_settime and send_event (lock-free). Expiry runs in the
+// vcore's notification handler (alarm_timer_fired): it only try-locks, since
+// the code it interrupted on that thread may hold the lock; if the lock is
+// busy it re-arms the timer a little later (kRetryFirstNs, doubling up to
+// kRetryMaxNs) and changes nothing else. While it holds the lock the
+// handler marks the vcore in_alarm_expiry, so that a notification nested
+// in it never switches the uthread away (event.cpp). So an expiry never
+// wakes another kernel thread; the expired alarms become EV_ALARM events
+// queued to the vcore itself (EVENT_WAKEUP brings it online if it was
+// yielded; a parked vcore is woken by the signal), and the handler goes on
+// as a notification only if one of them asked for EVENT_INTERRUPT.
+//
+// Timer invariant: the timer fires no later than the earliest deadline in
+// the heap, or a handler pass that re-syncs it is pending. Every change of
+// the heap min re-syncs it (sync_timer: one timer_settime when the min
+// differs from armed_us), so stopping or moving the earliest alarm does not
+// leave a stale expiry that would signal the vcore for nothing. The retry
+// path writes the timer without the lock and leaves armed_us stale; the
+// expiry pass it leads to therefore re-syncs unconditionally.
 //
 // States of a waiter:
-//   IDLE   -> ARMED   start_alarm
+//   IDLE   -> ARMED   start_alarm (deadline not yet reached)
+//   IDLE   -> FIRING  start_alarm (already due: sent at once, no timer)
 //   ARMED  -> IDLE    stop_alarm (returns true)
 //   ARMED  -> ARMED   reset_alarm_abs with the new time (returns true)
-//   ARMED  -> FIRING  service thread: removed from the heap, EV_ALARM sent
+//   ARMED  -> FIRING  expiry: removed from the heap, EV_ALARM queued
 //   FIRING -> IDLE    EV_ALARM handler, just before it calls func (so func
 //                     may start the waiter again)
-// All but the last happen under g_lock. stop/reset return false for FIRING
-// or IDLE and change nothing: the callback runs (or ran) for that start.
-// Hence per start exactly one of {stop/reset returned true, callback ran}.
+// All but the last happen under the queue's lock. stop/reset return false
+// for FIRING or IDLE and change nothing: the callback runs (or ran) for that
+// start. Hence per start exactly one of {stop/reset returned true, callback
+// ran}.
 //
-// Routing: start_alarm resolves the target vcore (vcoreid, or the starter's
-// for -1) into ev.data; ev.arg points back at the waiter. The waiter's
-// memory must stay valid while it is ARMED or FIRING.
+// Routing: start_alarm stores the target vcore in ev.data (before the
+// release store of ARMED), ev.arg points back at the waiter. stop/reset
+// read ev.data to find the queue, lock it, and re-check that the waiter is
+// still ARMED *there* (a callback may have restarted it on another vcore
+// meanwhile). The waiter's memory must stay valid while it is ARMED or
+// FIRING.
 #include "parlib/alarm.h"
 
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "check.hpp"
 #include "parlib/uthread.h"
 #include "parlib/vcore.h"
-#include "service.hpp"
 #include "spin.hpp"
+#include "vcore_internal.hpp"
 
 namespace parlib {
 namespace {
 
 enum : uint32_t { kIdle = 0, kArmed = 1, kFiring = 2 };
 constexpr uint64_t kNever = UINT64_MAX;  // also "no time set" in a waiter
+constexpr uint64_t kRetryFirstNs = 10000;   // 10 µs
+constexpr uint64_t kRetryMaxNs = 1000000;   // 1 ms
 
-SpinLock g_lock;
-// Immortal (the service thread outlives static destructors); reserved so
-// that starting alarms from vcore context rarely allocates.
-std::vector<alarm_waiter *> &g_heap = *[] {
-    auto *h = new std::vector<alarm_waiter *>;
-    h->reserve(1024);
-    return h;
-}();
-uint64_t g_armed_us = kNever;
+struct alignas(64) Queue {
+    SpinLock lock;
+    std::vector<alarm_waiter *> heap;
+    uint64_t armed_us = kNever;
+    timer_t timer{};
+    bool has_timer = false;  // set (under lock) once the vcore has started
+    uint32_t retries = 0;    // the vcore's handler only
+};
+// One per vcore, immortal (alarms may fire during exit).
+Queue *g_queues = nullptr;
 
 std::atomic_ref<uint32_t> state_of(alarm_waiter *w) {
     return std::atomic_ref<uint32_t>(w->state);
+}
+std::atomic_ref<uint64_t> target_of(alarm_waiter *w) {
+    return std::atomic_ref<uint64_t>(w->ev.data);
 }
 
 const char *state_name(uint32_t s) {
@@ -69,82 +103,104 @@ const char *state_name(uint32_t s) {
     return "corrupt (not initialised with init_waiter?)";
 }
 
-// Holds g_lock with notifications disabled when called from a uthread:
-// heap growth calls operator new (libstdc++), where a preemptible uthread
-// could otherwise be paused with the lock held.
+// Holds a queue's lock with notifications disabled when called from a
+// uthread: heap growth calls operator new (libstdc++), where a preemptible
+// uthread could otherwise be paused with the lock held.
 class AlarmLock {
   public:
-    AlarmLock() {
+    explicit AlarmLock(Queue &q) : q_(q) {
         uth_disable_notifs();
-        g_lock.lock();
+        q_.lock.lock();
     }
     ~AlarmLock() {
-        g_lock.unlock();
+        q_.lock.unlock();
         uth_enable_notifs();
     }
     AlarmLock(const AlarmLock &) = delete;
     AlarmLock &operator=(const AlarmLock &) = delete;
+
+  private:
+    Queue &q_;
 };
 
-// ---- binary min-heap on wake_up_time (g_lock held) ----
+// ---- binary min-heap on wake_up_time (the queue's lock held) ----
 bool earlier(const alarm_waiter *a, const alarm_waiter *b) {
     return a->wake_up_time < b->wake_up_time;
 }
 
-void place(size_t i, alarm_waiter *w) {
-    g_heap[i] = w;
+void place(Queue &q, size_t i, alarm_waiter *w) {
+    q.heap[i] = w;
     w->heap_index = static_cast<int64_t>(i);
 }
 
-void sift_up(size_t i) {
-    alarm_waiter *w = g_heap[i];
+void sift_up(Queue &q, size_t i) {
+    alarm_waiter *w = q.heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!earlier(w, g_heap[p])) break;
-        place(i, g_heap[p]);
+        if (!earlier(w, q.heap[p])) break;
+        place(q, i, q.heap[p]);
         i = p;
     }
-    place(i, w);
+    place(q, i, w);
 }
 
-void sift_down(size_t i) {
-    alarm_waiter *w = g_heap[i];
-    size_t n = g_heap.size();
+void sift_down(Queue &q, size_t i) {
+    alarm_waiter *w = q.heap[i];
+    size_t n = q.heap.size();
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && earlier(g_heap[c + 1], g_heap[c])) ++c;
-        if (!earlier(g_heap[c], w)) break;
-        place(i, g_heap[c]);
+        if (c + 1 < n && earlier(q.heap[c + 1], q.heap[c])) ++c;
+        if (!earlier(q.heap[c], w)) break;
+        place(q, i, q.heap[c]);
         i = c;
     }
-    place(i, w);
+    place(q, i, w);
 }
 
-void heap_push(alarm_waiter *w) {
-    g_heap.push_back(w);
-    sift_up(g_heap.size() - 1);
+void heap_push(Queue &q, alarm_waiter *w) {
+    q.heap.push_back(w);
+    sift_up(q, q.heap.size() - 1);
 }
 
-void heap_remove(alarm_waiter *w) {
+void heap_remove(Queue &q, alarm_waiter *w) {
     auto i = static_cast<size_t>(w->heap_index);
-    PARLIB_ASSERT(i < g_heap.size() && g_heap[i] == w);
-    alarm_waiter *last = g_heap.back();
-    g_heap.pop_back();
+    PARLIB_ASSERT(i < q.heap.size() && q.heap[i] == w);
+    alarm_waiter *last = q.heap.back();
+    q.heap.pop_back();
     w->heap_index = -1;
     if (last == w) return;
-    place(i, last);
-    sift_up(i);
-    sift_down(static_cast<size_t>(last->heap_index));
+    place(q, i, last);
+    sift_up(q, i);
+    sift_down(q, static_cast<size_t>(last->heap_index));
 }
 
-// The timer must expire no later than the earliest deadline. A stopped
-// alarm may leave it armed early; the service thread then just re-arms.
-void arm_for(uint64_t deadline) {
-    if (deadline < g_armed_us) {
-        service_arm_timer(deadline);
-        g_armed_us = deadline;
+// Sets the queue's timer for its earliest deadline (disarmed when empty),
+// unless it already is. The queue's lock held.
+void sync_timer(Queue &q) {
+    uint64_t want = q.heap.empty() ? kNever : q.heap[0]->wake_up_time;
+    if (!q.has_timer || want == q.armed_us) return;
+    itimerspec its{};  // all zero: disarm
+    if (want != kNever) {
+        // An all-zero it_value would disarm: a deadline of 0 must fire at
+        // once, and 1 µs after boot is always past.
+        uint64_t at = want ? want : 1;
+        its.it_value.tv_sec = static_cast<time_t>(at / 1000000);
+        its.it_value.tv_nsec = static_cast<long>(at % 1000000) * 1000;
     }
+    PARLIB_CHECK(timer_settime(q.timer, TIMER_ABSTIME, &its, nullptr) == 0,
+                 "alarm: timer_settime: %s", strerror(errno));
+    q.armed_us = want;
+}
+
+// Queues the EV_ALARM of a waiter this code has just made FIRING (so no one
+// else touches it until its handler starts); true if it asked to interrupt.
+// Once sent, the callback may run on the target vcore and free or restart
+// `w`: nothing of it is read after send_event.
+bool deliver(alarm_waiter *w) {
+    unsigned flags = EVENT_WAKEUP | w->ev_flags;
+    send_event(&w->ev, EV_ALARM, static_cast<int>(w->ev.data), flags);
+    return (flags & EVENT_INTERRUPT) != 0;
 }
 
 uint64_t saturating_add(uint64_t a, uint64_t b) {
@@ -159,37 +215,27 @@ void check_not_started(alarm_waiter *w, const char *call) {
                  call, (void *)w);
 }
 
-}  // namespace
-
-void alarm_expire() {
-    constexpr int kBatch = 64;
-    alarm_waiter *batch[kBatch];
-    int k;
-    do {
-        k = 0;
-        {
-            SpinGuard g(g_lock);
-            uint64_t now = parlib_now_us();
-            while (!g_heap.empty() && g_heap[0]->wake_up_time <= now &&
-                   k < kBatch) {
-                alarm_waiter *w = g_heap[0];
-                heap_remove(w);
-                state_of(w).store(kFiring, std::memory_order_relaxed);
-                batch[k++] = w;
-            }
-            if (k < kBatch) {
-                g_armed_us = kNever;
-                if (!g_heap.empty()) arm_for(g_heap[0]->wake_up_time);
-            }
+// Locks the queue `w` is ARMED in and returns it, or returns nullptr (lock
+// not held) if `w` is not ARMED. `g` must be empty.
+Queue *lock_armed(alarm_waiter *w, const char *call,
+                  std::optional<AlarmLock> &g) {
+    for (;;) {
+        auto t = target_of(w).load(std::memory_order_relaxed);
+        if (t >= static_cast<uint64_t>(g_max_vcores)) {
+            // init_waiter leaves 0 and start_alarm a vcore id.
+            PARLIB_CHECK(state_of(w).load(std::memory_order_acquire) != kArmed,
+                         "%s: alarm %p is corrupt", call, (void *)w);
+            return nullptr;
         }
-        // FIRING waiters belong to us until their handler starts: the owner
-        // may not touch them, so sending outside the lock is safe.
-        for (int i = 0; i < k; ++i) {
-            alarm_waiter *w = batch[i];
-            send_event(&w->ev, EV_ALARM, static_cast<int>(w->ev.data),
-                       EVENT_WAKEUP | w->ev_flags);
+        Queue &q = g_queues[t];
+        g.emplace(q);
+        if (state_of(w).load(std::memory_order_acquire) != kArmed) {
+            g.reset();
+            return nullptr;
         }
-    } while (k == kBatch);
+        if (target_of(w).load(std::memory_order_relaxed) == t) return &q;
+        g.reset();  // restarted on another vcore meanwhile: follow it
+    }
 }
 
 void alarm_event_handler(event_msg *msg, unsigned, void *) {
@@ -197,6 +243,69 @@ void alarm_event_handler(event_msg *msg, unsigned, void *) {
     alarm_fn fn = w->func;
     state_of(w).store(kIdle, std::memory_order_release);
     fn(w);  // w may be restarted or gone from here on
+}
+
+}  // namespace
+
+void alarm_init() {
+    g_queues = new Queue[g_max_vcores];
+    for (int i = 0; i < g_max_vcores; ++i) g_queues[i].heap.reserve(256);
+    register_ev_handler(EV_ALARM, alarm_event_handler, nullptr);
+}
+
+void alarm_thread_init(Vcore *v) {
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = g_notif_signal;
+    sev.sigev_value.sival_int = kAlarmTimerTag;
+    sev._sigev_un._tid = v->tid;
+    timer_t t;
+    PARLIB_CHECK(timer_create(CLOCK_MONOTONIC, &sev, &t) == 0,
+                 "vcore_lib_init: timer_create (vcore %d's alarm timer): %s",
+                 v->id, strerror(errno));
+    Queue &q = g_queues[v->id];
+    SpinGuard g(q.lock);
+    q.timer = t;
+    q.has_timer = true;
+    sync_timer(q);  // alarms started before this vcore's thread ran
+}
+
+bool alarm_timer_fired(Vcore *v) {
+    Queue &q = g_queues[v->id];
+    if (!q.lock.try_lock()) {
+        // Held, maybe by the code this signal interrupted: try again soon.
+        uint32_t n = q.retries++;
+        uint64_t ns = n < 7 ? kRetryFirstNs << n : kRetryMaxNs;
+        if (ns > kRetryMaxNs) ns = kRetryMaxNs;
+        itimerspec its{};
+        its.it_value.tv_nsec = static_cast<long>(ns);
+        timer_settime(q.timer, 0, &its, nullptr);
+        return false;
+    }
+    q.retries = 0;
+    constexpr int kBatch = 64;
+    alarm_waiter *batch[kBatch];
+    bool interrupt = false;
+    int k;
+    do {
+        k = 0;
+        uint64_t now = parlib_now_us();
+        while (!q.heap.empty() && q.heap[0]->wake_up_time <= now &&
+               k < kBatch) {
+            alarm_waiter *w = q.heap[0];
+            heap_remove(q, w);
+            state_of(w).store(kFiring, std::memory_order_relaxed);
+            batch[k++] = w;
+        }
+        // FIRING waiters are ours until their handler starts; send_event
+        // only pushes (lock-free) and wakes this very vcore.
+        for (int i = 0; i < k; ++i) interrupt |= deliver(batch[i]);
+    } while (k == kBatch);
+    q.armed_us = kNever;  // fired, or overwritten by a retry
+    sync_timer(q);
+    q.lock.unlock();
+    return interrupt;
 }
 
 }  // namespace parlib
@@ -272,7 +381,7 @@ void set_waiter_inc(struct alarm_waiter *w, int64_t usleep) {
 }
 
 void start_alarm(struct alarm_waiter *w) {
-    PARLIB_CHECK(uthread_sched_ops(),
+    PARLIB_CHECK(uthread_sched_ops() && g_queues,
                  "start_alarm: uthread_lib_init has not been called (alarm "
                  "callbacks run on vcores)");
     PARLIB_CHECK(w->func, "start_alarm: alarm %p has no callback (init_waiter)",
@@ -285,34 +394,49 @@ void start_alarm(struct alarm_waiter *w) {
     PARLIB_CHECK(target >= 0 && target < max_vcores(),
                  "start_alarm: alarm %p names vcore %d (there are %d)",
                  (void *)w, w->vcoreid, max_vcores());
-    service_start();
-    AlarmLock g;
-    uint32_t s = state_of(w).load(std::memory_order_relaxed);
-    PARLIB_CHECK(s == kIdle, "start_alarm: alarm %p is %s", (void *)w,
-                 state_name(s));
-    w->ev.arg = w;
-    w->ev.data = static_cast<uint64_t>(target);
-    state_of(w).store(kArmed, std::memory_order_relaxed);
-    heap_push(w);
-    arm_for(w->wake_up_time);
+    Queue &q = g_queues[target];
+    bool due;
+    {
+        AlarmLock g(q);
+        uint32_t s = state_of(w).load(std::memory_order_relaxed);
+        PARLIB_CHECK(s == kIdle, "start_alarm: alarm %p is %s", (void *)w,
+                     state_name(s));
+        w->ev.arg = w;
+        target_of(w).store(static_cast<uint64_t>(target),
+                           std::memory_order_relaxed);
+        due = w->wake_up_time <= parlib_now_us();
+        if (due) {
+            state_of(w).store(kFiring, std::memory_order_release);
+        } else {
+            state_of(w).store(kArmed, std::memory_order_release);
+            heap_push(q, w);
+            if (w->heap_index == 0) sync_timer(q);
+        }
+    }
+    // Already due: no timer, no signal.
+    if (due) deliver(w);
 }
 
 bool stop_alarm(struct alarm_waiter *w) {
-    AlarmLock g;
-    if (state_of(w).load(std::memory_order_relaxed) != kArmed) return false;
-    heap_remove(w);
+    std::optional<AlarmLock> g;
+    Queue *q = lock_armed(w, "stop_alarm", g);
+    if (!q) return false;
+    bool was_first = w->heap_index == 0;
+    heap_remove(*q, w);
     state_of(w).store(kIdle, std::memory_order_relaxed);
+    if (was_first) sync_timer(*q);
     return true;
 }
 
 bool reset_alarm_abs(struct alarm_waiter *w, uint64_t abs_us) {
-    AlarmLock g;
-    if (state_of(w).load(std::memory_order_relaxed) != kArmed) return false;
+    std::optional<AlarmLock> g;
+    Queue *q = lock_armed(w, "reset_alarm_abs", g);
+    if (!q) return false;
     w->wake_up_time = abs_us < kNever ? abs_us : kNever - 1;
     auto i = static_cast<size_t>(w->heap_index);
-    sift_up(i);
-    sift_down(static_cast<size_t>(w->heap_index));
-    arm_for(w->wake_up_time);
+    sift_up(*q, i);
+    sift_down(*q, static_cast<size_t>(w->heap_index));
+    sync_timer(*q);
     return true;
 }
 

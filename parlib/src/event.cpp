@@ -37,6 +37,14 @@
 // interrupts anything; a timer signal landing in vcore context re-arms
 // nothing (that vcore handles events before it runs a uthread).
 //
+// Each vcore's alarm timer (alarm.cpp) signals its thread with the same
+// signal, SI_TIMER with sigev value kAlarmTimerTag: the handler first lets
+// alarm.cpp queue the due alarms to this vcore, then goes on as a fresh
+// notification only if one of them asked for EVENT_INTERRUPT. A
+// notification nested in that expiry (SA_NODEFER) is deferred like one in
+// excluded code: the expiry holds the vcore's alarm lock and calls the
+// vDSO, which is not excluded.
+//
 // A uthread asleep in a system call cannot be paused anyway, and every
 // signal makes its call return EINTR (nanosleep, poll: SA_RESTART does not
 // restart those), which programs that sleep in a loop without checking the
@@ -176,10 +184,36 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
     int saved_errno = errno;
     Vcore *v = tls_vcore;
     if (!v) return;  // not a vcore thread (cannot normally happen)
-    bool redelivery = si->si_code == SI_TIMER;
+    bool timer = si->si_code == SI_TIMER;
+    if (timer && si->si_value.sival_int == kAlarmTimerTag) {
+        // Alarms due on this vcore are now queued to it; go on as a fresh
+        // notification only if one of them asked to interrupt.
+        bool nested = v->in_alarm_expiry;
+        v->in_alarm_expiry = true;
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        bool interrupt = alarm_timer_fired(v);
+        std::atomic_signal_fence(std::memory_order_seq_cst);
+        v->in_alarm_expiry = nested;
+        if (!interrupt) {
+            errno = saved_errno;
+            return;
+        }
+        timer = false;
+    }
+    bool redelivery = timer;
     if (redelivery && !v->notif_pending.load(std::memory_order_relaxed))
         return;  // taken since it was deferred
     v->notif_pending.store(1, std::memory_order_relaxed);
+    // Nested in this thread's alarm expiry, which holds the vcore's alarm
+    // lock and may be in code that is not excluded (the vDSO's
+    // clock_gettime): switching away here would leave the lock held by a
+    // uthread that may resume elsewhere (a deadlock, or a handler finishing
+    // on the wrong vcore).
+    if (v->in_alarm_expiry) {
+        arm_retry(v);
+        errno = saved_errno;
+        return;
+    }
     auto *uc = static_cast<ucontext_t *>(ucv);
     auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
     auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);

@@ -132,6 +132,7 @@ void *vcore_thread_main(void *arg) {
     sigaddset(&ss, g_notif_signal);
     pthread_sigmask(SIG_UNBLOCK, &ss, nullptr);
     notif_thread_init(v);
+    alarm_thread_init(v);
     // Vcores start yielded (PARKED) and wait for their first request.
     while (v->state.load() == kParked) kfutex_wait(&v->state, kParked);
     enter_vcore_context(v);
@@ -156,6 +157,7 @@ void do_init() {
         g_vcores[i].cpu = cpus[i % cpus.size()];
     }
     g_max_vcores = n;
+    alarm_init();
     // Vcore threads inherit the caller's signal mask: a process-directed
     // signal they take interrupts whatever uthread runs there, exactly as it
     // would interrupt that thread.

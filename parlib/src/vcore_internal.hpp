@@ -65,6 +65,10 @@ struct alignas(64) Vcore {
     void *notif_timer = nullptr;  // a timer_t (0 is a valid id)
     bool has_notif_timer = false;
     std::atomic<uint32_t> notif_retries{0};
+    // Set while this vcore's notification handler expires its alarms
+    // (holding its alarm lock): a notification nested there must not
+    // switch the interrupted uthread away (event.cpp). This thread only.
+    bool in_alarm_expiry = false;
     // Intrusive multi-producer stack of events; consumer takes all at once.
     alignas(64) std::atomic<event_msg *> events{nullptr};
     // Statistics (this vcore writes; anyone may read).
@@ -101,6 +105,17 @@ void notif_init();
 // On vcore `v`'s own thread, before it runs anything: its re-delivery timer.
 void notif_thread_init(Vcore *v);
 bool notif_rip_excluded(uintptr_t rip);
+
+// Alarms (alarm.cpp). Each vcore's alarm timer signals its thread with the
+// notification signal and this sigev value (the re-delivery timer's is 0).
+constexpr int kAlarmTimerTag = 1;
+// Once, in vcore_lib_init, before the vcore threads start.
+void alarm_init();
+// On vcore `v`'s own thread, before it runs anything: its alarm timer.
+void alarm_thread_init(Vcore *v);
+// v's notification handler, for its alarm timer: expires v's due alarms
+// into v's event queue. True if one of them asked for EVENT_INTERRUPT.
+bool alarm_timer_fired(Vcore *v);
 inline bool vcore_has_events(Vcore *v) {
     return v->events.load(std::memory_order_acquire) != nullptr;
 }

@@ -1,15 +1,23 @@
 // Alarms (parlib/alarm.h) and uth_sleep_us on the FIFO test scheduler.
 // Every test runs under whatever PARLIB_VCORES is set (verify with 1, 2, 4).
+#include <dirent.h>
 #include <parlib/alarm.h>
+#include <parlib/io.h>
+#include <poll.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "support/fifo_sched.hpp"
+#include "support/self_exec.hpp"
 #include "support/watchdog.hpp"
 
 namespace {
@@ -23,7 +31,7 @@ bool wait_for(Pred pred, double seconds) {
 }
 
 // Yields for `us` microseconds (without using alarms).
-void linger(uint64_t us) {
+void yield_for(uint64_t us) {
     uint64_t end = parlib_now_us() + us;
     while (parlib_now_us() < end) fifo::yield();
 }
@@ -142,7 +150,7 @@ TEST_CASE("alarms fire exactly once and never early") {
         }
     });
     REQUIRE(wait_for([] { return g_fired_total.load() >= N; }, 20));
-    linger(30000);  // any duplicate firing would show up now
+    yield_for(30000);  // any duplicate firing would show up now
     REQUIRE(g_fired_total == N);
     for (int i = 0; i < N; ++i) {
         INFO("alarm " << i);
@@ -229,7 +237,7 @@ TEST_CASE("stop_alarm is true exactly when the callback never runs") {
     });
     REQUIRE(wait_for(
         [&] { return g_fired_total.load() + stopped_total.load() >= N; }, 10));
-    linger(30000);
+    yield_for(30000);
     INFO("stopped " << stopped_total.load() << ", fired "
                     << g_fired_total.load());
     REQUIRE(g_fired_total + stopped_total == N);
@@ -272,7 +280,7 @@ TEST_CASE(
         }
     });
     REQUIRE(wait_for([&] { return g_fired_total.load() >= N; }, 10));
-    linger(30000);
+    yield_for(30000);
     REQUIRE(g_fired_total == N);
     int moved = 0;
     for (int i = 0; i < N; ++i) {
@@ -308,7 +316,7 @@ TEST_CASE("an alarm can restart itself from its callback") {
     set_waiter_rel(&w, 100);
     start_alarm(&w);
     REQUIRE(wait_for([] { return g_restarts.load() >= 20; }, 10));
-    linger(10000);
+    yield_for(10000);
     REQUIRE(g_restarts == 20);
     REQUIRE_FALSE(g_restart_early);
     REQUIRE_FALSE(stop_alarm(&w));  // done: nothing to stop
@@ -330,7 +338,7 @@ TEST_CASE("a far alarm can be stopped or moved, and stopping twice is false") {
     uint64_t soon = parlib_now_us() + 2000;
     REQUIRE(reset_alarm_abs(&recs[1].w, soon));
     REQUIRE(wait_for([&] { return recs[1].fired.load() == 1; }, 5));
-    linger(10000);
+    yield_for(10000);
     REQUIRE(g_fired_total == 1);
     REQUIRE(recs[0].fired == 0);
     REQUIRE(recs[1].fired_for == soon);
@@ -394,4 +402,204 @@ TEST_CASE("uth_sleep_us sleeps at least the time asked, in any thread") {
     t.join();
     REQUIRE_FALSE(foreign_is_uthread);
     REQUIRE(foreign_elapsed >= 20000);
+}
+
+// ---- delivery without the service thread, parked vcores, interrupts ------
+
+namespace {
+
+// The voluntary context switches of this process's thread named `comm`, or
+// -1 if there is none.
+long voluntary_switches_of(const char *comm) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    long found = -1;
+    while (dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string dir = std::string("/proc/self/task/") + e->d_name;
+        char name[64] = "";
+        if (FILE *f = fopen((dir + "/comm").c_str(), "r")) {
+            if (!fgets(name, sizeof name, f)) name[0] = 0;
+            fclose(f);
+        }
+        name[strcspn(name, "\n")] = 0;
+        if (strcmp(name, comm) != 0) continue;
+        if (FILE *f = fopen((dir + "/status").c_str(), "r")) {
+            char line[256];
+            while (fgets(line, sizeof line, f))
+                sscanf(line, "voluntary_ctxt_switches: %ld", &found);
+            fclose(f);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+}  // namespace
+
+TEST_CASE("alarms do not wake the service thread") {
+    testwd::Watchdog wd(20, "alarms and the service thread");
+    fifo::init();
+    // An I/O wait starts the service thread (it would have started with the
+    // first alarm, when it drove them).
+    int p[2];
+    REQUIRE(pipe(p) == 0);
+    REQUIRE(uth_wait_fd(p[0], POLLIN, 1000) == 0);  // nothing written
+    yield_for(20000);
+    long before = voluntary_switches_of("parlib-service");
+    REQUIRE(before >= 0);
+    constexpr int N = 100;  // 300 µs apart: one timer expiry each
+    auto recs = make_recs(N);
+    g_fired_total = 0;
+    std::mt19937 rng(11);
+    for (int i = 0; i < N; ++i) {
+        recs[i].w.vcoreid = static_cast<int>(rng() % max_vcores());
+        set_waiter_rel(&recs[i].w, 200 + i * 300);
+        start_alarm(&recs[i].w);
+    }
+    REQUIRE(wait_for([] { return g_fired_total.load() >= N; }, 10));
+    long after = voluntary_switches_of("parlib-service");
+    INFO("service thread: " << before << " -> " << after
+                            << " voluntary switches");
+    // It sleeps in epoll_wait on an fd that never becomes ready.
+    REQUIRE(after - before <= 2);
+    for (int i = 0; i < N; ++i) REQUIRE(recs[i].fired == 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+namespace {
+
+// The main uthread blocks until this alarm's callback makes it runnable.
+struct ParkedWake {
+    alarm_waiter w;
+    std::atomic<uthread *> blocked{nullptr};
+    std::atomic<int> fired{0};
+    std::atomic<int> ran_on{-2};
+    std::atomic<bool> in_vcore_ctx{false};
+};
+
+void wake_blocked_cb(alarm_waiter *w) {
+    auto *c = static_cast<ParkedWake *>(w->data);
+    c->ran_on = vcore_id();
+    c->in_vcore_ctx = in_vcore_context();
+    c->fired++;
+    uthread_runnable(c->blocked.load());
+}
+
+}  // namespace
+
+TEST_CASE("a parked vcore is woken by its alarm") {
+    testwd::Watchdog wd(20, "parked vcore woken by an alarm");
+    fifo::init();
+    for (int v = 0; v < max_vcores(); ++v) {
+        INFO("vcore " << v);
+        ParkedWake c;
+        init_waiter(&c.w, wake_blocked_cb);
+        c.w.data = &c;
+        c.w.vcoreid = v;
+        std::atomic<bool> all_idle{false};
+        // The main uthread blocks; once no vcore has been online for 5 ms
+        // (yielded vcores park after PARLIB_SPIN_US, 50 µs by default) a
+        // foreign thread starts the alarm. Only its callback on vcore v
+        // makes the main uthread runnable again, so if the parked vcore
+        // were not woken, the watchdog would fire.
+        std::thread starter([&] {
+            while (!c.blocked.load()) usleep(100);
+            uint64_t idle_since = parlib_now_us(), end = idle_since + 5000000;
+            while (parlib_now_us() < end) {
+                if (num_vcores() != 0) idle_since = parlib_now_us();
+                if (parlib_now_us() - idle_since >= 5000) {
+                    all_idle = true;
+                    break;
+                }
+                usleep(200);
+            }
+            set_waiter_rel(&c.w, 1000);
+            start_alarm(&c.w);
+        });
+        uthread_yield(
+            true,
+            [](uthread *u, void *arg) {
+                uthread_has_blocked(u, UTH_BLK_MISC);
+                static_cast<ParkedWake *>(arg)->blocked = u;
+            },
+            &c);
+        starter.join();
+        REQUIRE(all_idle);
+        REQUIRE(c.fired == 1);
+        REQUIRE(c.ran_on == v);
+        REQUIRE(c.in_vcore_ctx);
+    }
+}
+
+namespace {
+
+std::atomic<bool> g_stop_spinning{false};
+std::atomic<bool> g_spinner_done{false};
+std::atomic<int> g_cb_runs{0};
+std::atomic<bool> g_cb_saw_spinner_done{false};
+
+void stop_spinner_cb(alarm_waiter *) {
+    g_cb_saw_spinner_done = g_spinner_done.load();
+    g_cb_runs++;
+    g_stop_spinning = true;
+}
+
+// One vcore: a preemptible uthread spins until g_stop_spinning; an alarm
+// with `flags` for vcore 0 sets it. A foreign thread sets it after 300 ms
+// in any case.
+void spin_against_alarm(unsigned flags) {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    std::atomic<bool> spinning{false};
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        spinning = true;
+        while (!g_stop_spinning.load()) __builtin_ia32_pause();
+        g_spinner_done = true;
+    });
+    std::thread backstop([&] {
+        while (!spinning.load()) usleep(100);
+        alarm_waiter w;
+        init_waiter(&w, stop_spinner_cb);
+        w.vcoreid = 0;
+        w.ev_flags = flags;
+        set_waiter_rel(&w, 20000);
+        start_alarm(&w);
+        usleep(300000);
+        g_stop_spinning = true;
+        while (g_cb_runs.load() == 0) usleep(1000);
+    });
+    fifo::join(spinner);
+    backstop.join();
+    REQUIRE(g_cb_runs == 1);
+}
+
+void run_child(const char *name) {
+    auto r = selfexec::run(name, {"PARLIB_VCORES=1"}, 15000);
+    INFO(r.output);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
+}
+
+}  // namespace
+
+TEST_CASE("child: an EVENT_INTERRUPT alarm interrupts a spinning uthread",
+          "[.]") {
+    spin_against_alarm(EVENT_INTERRUPT);
+    REQUIRE_FALSE(g_cb_saw_spinner_done);  // ran while it spun
+}
+
+TEST_CASE("child: a plain alarm waits for a spinning uthread", "[.]") {
+    spin_against_alarm(0);
+    REQUIRE(g_cb_saw_spinner_done);  // ran only once the vcore was free
+}
+
+TEST_CASE("an EVENT_INTERRUPT alarm interrupts a spinning uthread, a plain "
+          "one does not") {
+    fifo::init();
+    run_child("child: an EVENT_INTERRUPT alarm interrupts a spinning uthread");
+    run_child("child: a plain alarm waits for a spinning uthread");
 }

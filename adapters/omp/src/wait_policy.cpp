@@ -15,6 +15,12 @@
 //    with EVENT_INTERRUPT; the tick's own hart directly) and its member, if
 //    preemptible, is paused: lithe's context_yield puts it behind its
 //    teammates in the region's run queue.
+//    The tick runs every slice only while it can matter: an alarm whose
+//    tick finds no registered region starved re-arms kIdleFactor times
+//    further out (a probe: starvation that arises inside a region, e.g.
+//    members unblocking, is seen within kIdleFactor slices). A tick that
+//    finds one starved pulls the slowed alarms back to one slice apart; a
+//    region that is starved as it is registered pulls in one (speed_up).
 //
 // Lost notifications: parlib defers an interrupt that lands in parlib, libc
 // or the loader, or while notifications are disabled, and re-delivers it
@@ -35,7 +41,7 @@
 // libc or the loader.
 //
 // State: Slicer::lock (a lithe::SpinLock: notification-disabling in contexts,
-// plain in hart context) guards `regions` and `armed`; the tick runs in
+// plain in hart context) guards `regions`, `armed` and `slow`; the tick runs in
 // hart context holding it, never across a switch. A region is removed
 // before its scheduler exits, so the tick and the kick handler only read
 // the stats of schedulers that are alive. Kick messages are per hart;
@@ -62,6 +68,7 @@ constexpr uint64_t kActiveSpinUs = 200000;  // libomp's KMP_BLOCKTIME default
 constexpr unsigned kKickEvent = EV_USER + 12;
 constexpr int kKicks = 8;     // kick messages per hart
 constexpr int kAlarms = 8;
+constexpr int kIdleFactor = 8;  // period multiplier while nothing is starved
 
 
 long env_long(const char *name, long dflt) {
@@ -82,6 +89,7 @@ struct Slicer {
     lithe::SpinLock lock;
     std::vector<lithe_sched_t *> regions;  // live region schedulers
     bool armed[kAlarms] = {};
+    bool slow[kAlarms] = {};  // re-armed at the idle (probe) period
 };
 
 void tick(alarm_waiter *);
@@ -168,6 +176,20 @@ void arm(Slicer &s, int i, uint64_t period, int vcore) {
     start_alarm(w);
 }
 
+// Under s.lock: alarms waiting out an idle period fire again one slice
+// apart from now (at most `n` of them: a region start pulls in one, whose
+// tick pulls in the rest if the region is still starved then, so regions
+// that start and end faster than a slice do not reset every alarm). One
+// that is already firing (reset says false) re-arms itself from its tick.
+void speed_up(Slicer &s, int n = kAlarms) {
+    uint64_t now = parlib_now_us();
+    for (int i = 0, k = 0; i < kAlarms && k < n; ++i)
+        if (s.slow[i]) {
+            s.slow[i] = false;
+            reset_alarm_abs(&s.alarm[i], now + s.slice_us * ++k);
+        }
+}
+
 void tick(alarm_waiter *w) {
     Slicer &s = slicer();
     int me = vcore_id(), which = static_cast<int>(w - s.alarm);
@@ -176,24 +198,30 @@ void tick(alarm_waiter *w) {
         std::lock_guard<lithe::SpinLock> g(s.lock);
         if (s.regions.empty()) {
             s.armed[which] = false;
+            s.slow[which] = false;
             return;
         }
         // Fire next on a hart that runs a region (it is online), alarm i
         // preferably on hart i mod harts: spread over the harts, so that
         // alarms stuck on one busy hart leave others ticking (and kicking it).
         int next = -1, want = which % s.nharts;
+        bool any_starved = false;
         for (int h = 0; h < s.nharts; ++h) {
             lithe_sched_t *r = lithe_hart_owner(h);
             if (!r || !registered(s, r)) continue;
             if (next < 0 || h == want) next = h;
             if (!starved(r)) continue;
+            any_starved = true;
             if (h == me) {
                 pause_here = r;
             } else {
                 kick(s, h);
             }
         }
-        arm(s, which, s.slice_us * kAlarms, next);
+        if (any_starved) speed_up(s);
+        s.slow[which] = !any_starved;
+        arm(s, which, s.slice_us * kAlarms * (any_starved ? 1 : kIdleFactor),
+            next);
     }
     if (pause_here && lithe_sched_current() == pause_here)
         pause_current(pause_here);
@@ -248,8 +276,10 @@ void slicer_add(lithe_sched_t *region) {
     for (int i = 0; i < kAlarms; ++i)
         if (!s.armed[i]) {
             s.armed[i] = true;
+            s.slow[i] = false;
             arm(s, i, s.slice_us * kAlarms, -1);
         }
+    if (starved(region)) speed_up(s, 1);
 }
 
 void slicer_remove(lithe_sched_t *region) {

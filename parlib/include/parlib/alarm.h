@@ -1,10 +1,12 @@
 /* parlib/alarm.h: alarms (thesis §2.4.2).
  *
- * An alarm_waiter is owned by its caller. Expiry is driven by one timer
- * source (a timerfd in parlib's service thread) for all alarms; an expired
+ * An alarm_waiter is owned by its caller. Every alarm is bound to a vcore,
+ * and each vcore has one timer (a POSIX timer signalling that vcore's own
+ * kernel thread) for all its alarms, never a thread per alarm; an expired
  * alarm is delivered as an EV_ALARM event to the waiter's vcore, where its
- * callback runs in vcore context (it must not block). Times are microseconds
- * of CLOCK_MONOTONIC ("since boot") unless stated otherwise.
+ * callback runs in vcore context (it must not block). No other kernel
+ * thread is woken. Times are microseconds of CLOCK_MONOTONIC ("since boot")
+ * unless stated otherwise.
  *
  * Exactly-once: stop_alarm() returns true iff the callback will never run
  * for this start; false iff it has run, is running, or will run very soon.
