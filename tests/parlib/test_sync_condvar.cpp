@@ -227,7 +227,9 @@ TEST_CASE("condvar: a signal is consumed by exactly one waiter", "[timed]") {
     long tokens = 0, by_timed = 0;
     bool stop = false;
     std::atomic<int> errors{0};
-    constexpr int kTokens = 100, kTimed = 48;
+    // At least kTokens; more (up to kMaxTokens) until a timed waiter has
+    // taken one, so that a loaded machine still exercises the race.
+    constexpr int kTokens = 100, kMaxTokens = 5000, kTimed = 48;
     std::vector<fifo::Thread *> ts;
     ts.push_back(fifo::spawn([&] {
         uth_mutex_lock(&m);
@@ -255,8 +257,12 @@ TEST_CASE("condvar: a signal is consumed by exactly one waiter", "[timed]") {
             },
             i % 2));
     fifo::ForeignThread producer([&] {
-        for (int i = 0; i < kTokens; ++i) {
+        for (int i = 0;; ++i) {
             uth_mutex_lock(&m);
+            if (i >= kMaxTokens || (i >= kTokens && by_timed > 0)) {
+                uth_mutex_unlock(&m);
+                break;
+            }
             ++tokens;
             uth_cond_var_signal(&cv);
             uth_mutex_unlock(&m);
