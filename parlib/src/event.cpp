@@ -9,9 +9,10 @@
 // thread. The handler runs on the interrupted code's stack and TLS. It only
 // sets notif_pending unless the interrupted code is a uthread that is
 // preemptible, has notifications enabled, and is not executing inside
-// libparlib, libc, the dynamic loader or the library that provides the
-// malloc in use (libasan, a preloaded allocator): their internal locks must
-// never be held by a paused uthread. In that case the handler yields the uthread
+// libparlib, libc, the dynamic loader, the C++ runtime (libstdc++,
+// libgcc_s: libparlib calls them with its locks held) or the library that
+// provides the malloc in use (libasan, a preloaded allocator): their
+// internal locks, and libparlib's, must never be held by a paused uthread. In that case the handler yields the uthread
 // into vcore context (uthread_interrupt_yield), leaving it "current"; when
 // it is resumed - possibly on another vcore - the handler returns and
 // sigreturn restores the full interrupted register state there.
@@ -87,11 +88,11 @@ Handler g_handlers[EV_MAX_TYPES];
 struct Range {
     uintptr_t lo, hi;
 };
-Range g_excluded[16];
+Range g_excluded[32];
 int g_nexcluded = 0;
 
-// Code addresses whose objects are excluded besides libc and ld.so: ours,
-// and the malloc in use.
+// Code addresses whose objects are excluded besides libc, ld.so and the
+// C++ runtime: ours, and the malloc in use.
 struct Anchors {
     uintptr_t self, malloc_fn;
 };
@@ -107,10 +108,13 @@ int collect_ranges(struct dl_phdr_info *info, size_t, void *arg) {
         for (uintptr_t x : {a->self, a->malloc_fn})
             if (x >= lo && x < hi) mine = true;
     }
+    // libstdc++ and libgcc_s: libparlib calls into them (operator new,
+    // std::map rebalancing, the unwinder) while it holds its own locks.
     bool want = mine || strstr(name, "/libc.so") || strstr(name, "/ld-linux") ||
-                strstr(name, "libc.so.6") || strstr(name, "ld-linux-x86-64");
+                strstr(name, "libc.so.6") || strstr(name, "ld-linux-x86-64") ||
+                strstr(name, "/libstdc++.so") || strstr(name, "/libgcc_s.so");
     if (!want) return 0;
-    for (int i = 0; i < info->dlpi_phnum && g_nexcluded < 16; ++i) {
+    for (int i = 0; i < info->dlpi_phnum && g_nexcluded < 32; ++i) {
         const ElfW(Phdr) &ph = info->dlpi_phdr[i];
         if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
         uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
