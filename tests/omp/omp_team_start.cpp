@@ -1,0 +1,112 @@
+// omp_team_start.cpp: starting and joining teams back to back, as seen
+// from the scheduler the regions run in (docs/omp.md, "Team and hart
+// policy"). Regions of 2-5 members on the default harts, in three timings
+// (no delay; the master slow, so members start and dock before it joins;
+// members slow, so the master waits at the join, spinning or blocked),
+// while a sibling context of the same parent scheduler keeps yielding
+// (it wants a hart all along). Checked per region: every member ran once,
+// in a team of the right size; member k is the same context in every
+// region (hot team); after the region the accounting of the parent and of
+// the base (which owns the docked members) is where it was (no hart
+// request, context or child left behind). The sibling must finish its
+// work (it gets harts while regions run back to back). A regression test
+// for changes to the region start/join path. Linked against liblithe_omp
+// only (it calls lithe directly).
+#include <lithe/fork_join.h>
+#include <omp.h>
+#include <time.h>
+
+#include <atomic>
+
+#include "check.h"
+
+static lithe_fj_sched_t *g_fj;
+static std::atomic<int> g_bad{0};
+static std::atomic<bool> g_regions_done{false};
+static std::atomic<long> g_sibling_steps{0};
+static thread_local int tls_mark;  // one per member context
+static void *g_member_tls[5];  // [tid]: &tls_mark of member tid
+
+static void spin_us(long us) {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 <
+           us);
+}
+
+static bool same(const struct lithe_sched_stats &a,
+                 const struct lithe_sched_stats &b) {
+    return a.requested == b.requested && a.contexts == b.contexts &&
+           a.children == b.children;
+}
+
+static void regions(void *) {
+    // Warm-up: every team size once, so the pool is complete and the
+    // parent's context count is final.
+    for (int n = 2; n <= 5; ++n) {
+#pragma omp parallel num_threads(n)
+        g_member_tls[omp_get_thread_num()] = &tls_mark;
+    }
+    struct lithe_sched_stats before, after, base_before, base_after;
+    lithe_sched_stats(&g_fj->sched, &before);
+    lithe_sched_stats(lithe_sched_base(), &base_before);
+    for (int r = 0; r < 3000; ++r) {
+        int n = 2 + r % 4, mode = (r / 4) % 3;
+        std::atomic<int> ran{0};
+#pragma omp parallel num_threads(n)
+        {
+            int id = omp_get_thread_num();
+            if (mode == 1 && id == 0) spin_us(30);
+            if (mode == 2 && id != 0) spin_us(5);
+            if (omp_get_num_threads() != n) g_bad++;
+            if (id != 0 && g_member_tls[id] != &tls_mark) g_bad++;
+            if (ran.fetch_or(1 << id) & (1 << id)) g_bad++;
+        }
+        if (ran.load() != (1 << n) - 1) g_bad++;
+        lithe_sched_stats(&g_fj->sched, &after);
+        lithe_sched_stats(lithe_sched_base(), &base_after);
+        if (!same(base_before, base_after)) {
+            fprintf(stderr, "region %d: the base's accounting changed\n", r);
+            g_bad++;
+            break;
+        }
+        if (!same(before, after)) {
+            fprintf(stderr,
+                    "region %d (%d members, mode %d): requested %lld -> "
+                    "%lld, contexts %llu -> %llu, children %d -> %d\n",
+                    r, n, mode, (long long)before.requested,
+                    (long long)after.requested,
+                    (unsigned long long)before.contexts,
+                    (unsigned long long)after.contexts, before.children,
+                    after.children);
+            g_bad++;
+            break;
+        }
+    }
+    g_regions_done = true;
+}
+
+// Yields between steps: a context that wants a hart, counted runnable in
+// the parent all along.
+static void sibling(void *) {
+    while (!g_regions_done.load() || g_sibling_steps.load() < 1000) {
+        spin_us(2);
+        g_sibling_steps++;
+        lithe_context_yield();
+    }
+}
+
+int main() {
+    g_fj = lithe_fj_sched_create();
+    CHECK(lithe_sched_enter(&g_fj->sched) == LITHE_OK);
+    lithe_fj_context_create(g_fj, 0, regions, nullptr);
+    lithe_fj_context_create(g_fj, 0, sibling, nullptr);
+    lithe_fj_sched_join_all(g_fj);
+    CHECK(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(g_fj);
+    CHECK(g_bad.load() == 0);
+    CHECK(g_sibling_steps.load() >= 1000);
+    printf("omp_team_start: ok\n");
+    return 0;
+}
