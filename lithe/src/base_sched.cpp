@@ -29,8 +29,8 @@
 // grant's unlock callback, after the hart has been transferred. Every vcore
 // takes it on each hart transfer, so a waiter in hart context yields the
 // kernel thread after a short spin (spin_acquire): without that, at 4
-// vcores on 2 CPUs, waiters for a descheduled holder spent ~20% of the
-// process's CPU here in benchmarks/bench_compose (c).
+// vcores on 2 CPUs, waiters for a descheduled holder spent 7-24% of the
+// process's CPU here in benchmarks/bench_compose (c) (docs/perf.md).
 #include <sys/syscall.h>
 #include <unistd.h>
 
