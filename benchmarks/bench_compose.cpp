@@ -6,13 +6,17 @@
 // the variants are different libraries, so the driver interleaves
 // processes instead).
 //
-// `bench_compose a|b|seq GRAIN`:
+// `bench_compose a|b|c|seq GRAIN`:
 //   a    tbb::parallel_for over the tasks; each task is one omp parallel
 //        region running `loops` worksharing loops (omp for, each ending in
 //        a barrier) over `iters` iterations
 //   b    an omp parallel for over the tasks (schedule(dynamic, 1)); each
 //        iteration runs `loops` tbb::parallel_for over `iters` iterations
 //        (each ending in a join)
+//   c    b in phases: one omp parallel region; for each group of kPhase
+//        tasks, an omp for (schedule(dynamic, 1), ending in a barrier)
+//        whose iterations are b's; a member that finds no iteration left
+//        waits at the barrier while its siblings still run TBB work
 //   seq  the same iterations in plain loops on one thread (the ideal's
 //        basis; no warm-up: there is nothing to warm)
 // GRAIN (kGrains) splits one fixed amount of work (tasks x loops x iters x
@@ -134,6 +138,22 @@ double run_b(const Grain &g, long tasks) {
     return total;
 }
 
+// Tasks per phase of scenario c: one per member at width 8, so at widths
+// 2 and 4 each member takes several per phase and the phase ends with some
+// members waiting for the last ones.
+constexpr long kPhase = 8;
+
+double run_c(const Grain &g, long tasks) {
+    double total = 0;
+#pragma omp parallel reduction(+ : total)
+    for (long p = 0; p < tasks; p += kPhase) {
+        long end = std::min(tasks, p + kPhase);
+#pragma omp for schedule(dynamic, 1)
+        for (long t = p; t < end; ++t) total += tbb_task(g, t);
+    }
+    return total;
+}
+
 double run_seq(const Grain &g, long tasks) {
     double total = 0;
     for (long t = 0; t < tasks; ++t)
@@ -154,7 +174,7 @@ int threads_now() {
 double secs(const timeval &tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
 
 int usage(const char *argv0) {
-    std::fprintf(stderr, "usage: %s a|b|seq GRAIN, or %s grains\n", argv0, argv0);
+    std::fprintf(stderr, "usage: %s a|b|c|seq GRAIN, or %s grains\n", argv0, argv0);
     return 2;
 }
 
@@ -170,6 +190,7 @@ int main(int argc, char **argv) {
     double (*fn)(const Grain &, long) = nullptr;
     if (!std::strcmp(argv[1], "a")) fn = run_a;
     if (!std::strcmp(argv[1], "b")) fn = run_b;
+    if (!std::strcmp(argv[1], "c")) fn = run_c;
     if (!std::strcmp(argv[1], "seq")) fn = run_seq;
     const Grain *g = nullptr;
     for (const Grain &c : kGrains)

@@ -24,10 +24,15 @@
 # the time other processes held the CPU; it is printed too). The load
 # average before and after is printed: the machine may be shared, and then
 # wall / ideal mostly measures the share of the CPUs the process got.
+# CPU / work = a run's CPU time / its pair's sequential work: above 1 is
+# CPU spent on something else than the work (spinning, scheduling).
 # BENCH_COMPOSE_VCORES=N (default: unset = CPUs) runs lithe with
 # PARLIB_VCORES=N and all with OMP_NUM_THREADS=N (stock TBB still sizes its
 # pool from the CPUs; on lithe TBB sizes itself by the harts). Lithe runs
-# use PARLIB_PIN=0 (this VM kind starves pinned threads).
+# use PARLIB_PIN=0 (this VM kind starves pinned threads). Scenario (c) (b
+# in phases, ending in barriers) runs only at the grains in
+# BENCH_COMPOSE_C_GRAINS (default: fine, where a phase's barrier meets
+# most often; the others add sweep time and show the same thing less).
 set -euo pipefail
 bin_dir=${1:?usage: bench_compose.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
@@ -52,6 +57,7 @@ if [ -n "$n" ]; then
     env_stock+=(OMP_NUM_THREADS=$n)
     env_lithe+=(PARLIB_VCORES=$n OMP_NUM_THREADS=$n)
 fi
+c_grains=${BENCH_COMPOSE_C_GRAINS:-fine}
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 runs=()  # "grain program scenario"
@@ -59,7 +65,10 @@ for g in $grains; do
     for p in "${pairs[@]}"; do
         read -r s l <<<"$p"
         runs+=("$g $s seq")
-        for scen in a b; do runs+=("$g $s $scen" "$g $l $scen"); done
+        for scen in a b c; do
+            [ "$scen" = c ] && ! grep -qw "$g" <<<"$c_grains" && continue
+            runs+=("$g $s $scen" "$g $l $scen")
+        done
     done
 done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -86,7 +95,8 @@ for line in open(raw):
     rows.setdefault((grain, prog, scen), []).append(
         (float(wall), float(cpu), int(thr), int(vcs), int(ivcs), float(chk)))
 med = lambda k, i: st.median(r[i] for r in rows[k])
-names = {"a": "(a) tbb::parallel_for -> omp parallel for", "b": "(b) omp parallel -> tbb::parallel_for"}
+names = {"a": "(a) tbb::parallel_for -> omp parallel for", "b": "(b) omp parallel -> tbb::parallel_for",
+         "c": "(c) omp parallel { omp for per 8 tasks } -> tbb::parallel_for"}
 runtime = {"gomp": "stock (libtbb + libgomp)", "lithe": "lithe (gcc)",
            "libomp": "stock (libtbb + libomp)", "lithe_clang": "lithe (clang)"}
 compiler = {"gomp": "gcc", "libomp": "clang"}
@@ -108,14 +118,17 @@ for g in grains:
           f"a barrier or join every ~{seq0 / (tasks * loops) * 1e6:.0f} us CPU of team work. "
           f"Sequential work: {'; '.join(seqdesc)}. Results agree: {'yes' if ok_sum else 'NO'}.")
     print()
-    print("| scenario | runtime | wall s | CPU s | kernel threads | vol. cs | invol. cs | wall / ideal |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scenario | runtime | wall s | CPU s | CPU / work | kernel threads | vol. cs | invol. cs | wall / ideal |")
+    print("|---|---|---|---|---|---|---|---|---|")
     verdict = []
-    for s in ("a", "b"):
+    for s in ("a", "b", "c"):
+        if (g, pairs[0][0], s) not in rows:
+            continue
         for stock, lithe in pairs:
             for lab in (stock, lithe):
                 k = (g, lab, s)
-                print(f"| {names[s]} | {runtime[lab]} | {med(k,0):.3f} | {med(k,1):.3f} | {med(k,2):.0f} | "
+                print(f"| {names[s]} | {runtime[lab]} | {med(k,0):.3f} | {med(k,1):.3f} | "
+                      f"{med(k,1)/med((g, stock, 'seq'), 1):.2f} | {med(k,2):.0f} | "
                       f"{med(k,3):.0f} | {med(k,4):.0f} | {med(k,0)/ideal[stock]:.2f} |")
             sw, lw = med((g, stock, s), 0), med((g, lithe, s), 0)
             si, li = med((g, stock, s), 4), med((g, lithe, s), 4)

@@ -54,9 +54,22 @@ const void *malloc_object() {
     return base;
 }
 
+// dladdr scans the caller object's symbol table, and a TBB worker's backoff
+// yields ~100 times per idle spell (it was 10% of the process's CPU in
+// benchmarks/bench_compose (c) at 4 harts), so callers found not to be the
+// allocator are remembered: there are few call sites. Races only cost a
+// repeated lookup.
 bool called_by_allocator(const void *caller) {
+    constexpr unsigned kSites = 8;
+    static const void *plain[kSites];  // __atomic: <atomic> declares
+    static unsigned next;              // sched_yield, defined here
+    for (const void *&p : plain)
+        if (__atomic_load_n(&p, __ATOMIC_RELAXED) == caller) return false;
     Dl_info i{};
-    return dladdr(caller, &i) && i.dli_fbase == malloc_object();
+    if (dladdr(caller, &i) && i.dli_fbase == malloc_object()) return true;
+    __atomic_store_n(&plain[__atomic_fetch_add(&next, 1, __ATOMIC_RELAXED) % kSites],
+                     caller, __ATOMIC_RELAXED);
+    return false;
 }
 
 bool may_yield_context(const void *caller) {

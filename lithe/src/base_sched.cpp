@@ -26,7 +26,11 @@
 // waiting for a child's work cannot keep the hart from that child, and a
 // child cannot starve it either (it runs at the next pass).
 // `lock` protects the queues and the children list; it is released by the
-// grant's unlock callback, after the hart has been transferred.
+// grant's unlock callback, after the hart has been transferred. Every vcore
+// takes it on each hart transfer, so a waiter in hart context yields the
+// kernel thread after a short spin (spin_acquire): without that, at 4
+// vcores on 2 CPUs, waiters for a descheduled holder spent 7-24% of the
+// process's CPU here in benchmarks/bench_compose (c) (docs/perf.md).
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,11 +64,7 @@ struct Base {
 
 Base *g_b = nullptr;
 
-void lock() {
-    while (__atomic_exchange_n(&g_b->lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&g_b->lock, __ATOMIC_RELAXED))
-            __builtin_ia32_pause();
-}
+void lock() { spin_acquire(&g_b->lock); }
 void unlock() { __atomic_store_n(&g_b->lock, 0, __ATOMIC_RELEASE); }
 void unlock_cb(void *) { unlock(); }
 

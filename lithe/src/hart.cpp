@@ -14,7 +14,9 @@
 // `subtree_harts` moves with `harts` of the scheduler the hart enters or
 // leaves, and only that one: a hart moving between parent and child stays
 // inside every ancestor's subtree.
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <parlib/uthread.h>
 
@@ -42,11 +44,18 @@ void set_current(Hart *h, lithe_sched_t *to) {
     h->since_ns = t;
 }
 
-void sched_lock(lithe_sched_t *s) {
-    while (__atomic_exchange_n(&s->lock, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&s->lock, __ATOMIC_RELAXED))
+void spin_acquire(uint32_t *word) {
+    constexpr unsigned kPollsBeforeYield = 128;  // as parlib's SpinBackoff
+    unsigned polls = 0;
+    while (__atomic_exchange_n(word, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(word, __ATOMIC_RELAXED)) {
             __builtin_ia32_pause();
+            if (++polls > kPollsBeforeYield && in_vcore_context())
+                syscall(SYS_sched_yield);
+        }
 }
+
+void sched_lock(lithe_sched_t *s) { spin_acquire(&s->lock); }
 
 void sched_unlock(lithe_sched_t *s) {
     __atomic_store_n(&s->lock, 0, __ATOMIC_RELEASE);

@@ -55,6 +55,16 @@ inline void with_current(lithe_sched_t *s, F &&f) {
     tls_override = saved;
 }
 
+// Test-and-test-and-set acquire of a lock word (lithe's and the base
+// scheduler's locks). In hart context a long wait yields the kernel thread
+// (a raw system call: the adapters interpose libc's sched_yield to yield
+// the context), because every vcore takes these locks on each hart
+// transfer and, with more vcores than CPUs or a loaded host, the holder
+// can be a descheduled vcore: spinning on would burn the waiter's whole
+// time slice. A context keeps spinning: it may be inside a callback under
+// with_current's override, where no switch is safe.
+void spin_acquire(uint32_t *word);
+
 // Spinlock on a scheduler's `lock` word.
 void sched_lock(lithe_sched_t *s);
 void sched_unlock(lithe_sched_t *s);
