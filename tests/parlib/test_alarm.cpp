@@ -577,11 +577,7 @@ void spin_against_alarm(unsigned flags) {
 }
 
 void run_child(const char *name) {
-    auto r = selfexec::run(name, {"PARLIB_VCORES=1"}, 15000);
-    INFO(r.output);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exited);
-    REQUIRE(r.exit_code == 0);
+    selfexec::require_clean_exit(name, {"PARLIB_VCORES=1"}, 15000);
 }
 
 }  // namespace

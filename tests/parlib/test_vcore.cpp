@@ -410,11 +410,7 @@ TEST_CASE("child: an interrupt preempts a uthread spinning on sched_yield",
 
 namespace {
 void run_child(const char *name) {
-    auto r = selfexec::run(name, {"PARLIB_VCORES=1"}, 30000);
-    INFO(r.output);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exited);
-    REQUIRE(r.exit_code == 0);
+    selfexec::require_clean_exit(name, {"PARLIB_VCORES=1"}, 30000);
 }
 }  // namespace
 

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -92,6 +94,18 @@ inline Result run(const std::string &test_name,
         r.signal = WTERMSIG(st);
     }
     return r;
+}
+
+// run(), then require that the child exited with code 0 in time (its
+// output is printed when it did not).
+inline void require_clean_exit(const std::string &test_name,
+                               const std::vector<std::string> &env,
+                               int timeout_ms) {
+    Result r = run(test_name, env, timeout_ms);
+    INFO(r.output);
+    REQUIRE_FALSE(r.timed_out);
+    REQUIRE(r.exited);
+    REQUIRE(r.exit_code == 0);
 }
 
 }  // namespace selfexec

@@ -23,6 +23,7 @@
 // lookup for the same reason as sched_yield_guard.cpp; the real functions
 // are the next definitions (RTLD_NEXT). Runs in whatever context calls it;
 // no locks, no allocation beyond dladdr/dlsym's.
+#include "../../common/next_symbol.hpp"
 #include "tbb_version.hpp"
 
 #include <lithe/lithe.h>
@@ -58,15 +59,7 @@ int harts_for(const void *caller) {
     return tbb_compatible() ? lithe_num_harts() : 0;
 }
 
-template <class Fn>
-Fn next_fn(std::atomic<void *> &cache, const char *name) {
-    void *p = cache.load(std::memory_order_acquire);
-    if (!p) {
-        p = dlsym(RTLD_NEXT, name);
-        cache.store(p, std::memory_order_release);
-    }
-    return reinterpret_cast<Fn>(p);
-}
+using lithe_adapters::next_symbol;
 
 std::atomic<void *> g_next_getaff{nullptr}, g_next_sysconf{nullptr};
 
@@ -96,7 +89,7 @@ extern "C" {
 
 __attribute__((visibility("default"))) int
 sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) noexcept {
-    int rc = next_fn<int (*)(pid_t, size_t, cpu_set_t *)>(
+    int rc = next_symbol<int (*)(pid_t, size_t, cpu_set_t *)>(
         g_next_getaff, "sched_getaffinity")(pid, size, set);
     if (rc != 0 || pid == 0 || pid != getpid()) return rc;
     if (int n = harts_for(__builtin_return_address(0)); n > 0 && n <= int(size * 8))
@@ -105,7 +98,7 @@ sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) noexcept {
 }
 
 __attribute__((visibility("default"))) long sysconf(int name) noexcept {
-    long v = next_fn<long (*)(int)>(g_next_sysconf, "sysconf")(name);
+    long v = next_symbol<long (*)(int)>(g_next_sysconf, "sysconf")(name);
     if (name != _SC_NPROCESSORS_ONLN) return v;
     int n = harts_for(__builtin_return_address(0));
     return n > v ? n : v;
