@@ -28,6 +28,7 @@
 // copy; members of a new team inherit the master's).
 #include <strings.h>
 #include <sys/resource.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <climits>
@@ -174,13 +175,35 @@ int inherited_nthreads(const Icv &parent, int level) {
     return parent.nthreads;
 }
 
+// Owns the Initial that self() made for this thread or context and frees
+// it with the thread's other thread_local objects (a foreign pthread or a
+// TBB worker context that called OpenMP once would leak it otherwise). The
+// main thread's stays: atexit handlers and static destructors, which run
+// after its thread_local destructors, may still call OpenMP. A call after
+// the owner is gone gets a new Initial that is not freed.
+// pthread_self() identifies the TLS (a context's own TCB), not the kernel
+// thread: the main context keeps the main thread's wherever it runs.
+const pthread_t g_main_thread = pthread_self();  // at load, on the main thread
+struct InitialOwner {
+    Initial *in = nullptr;
+    ~InitialOwner() {
+        if (!in || pthread_equal(pthread_self(), g_main_thread)) return;
+        if (tls_member == &in->member) tls_member = nullptr;
+        delete in;
+        in = nullptr;
+        tls_initial_gone = true;
+    }
+    static inline thread_local bool tls_initial_gone = false;
+};
+thread_local InitialOwner tls_initial;
+
 Member *self() {
     Member *m = tls_member;
     if (__builtin_expect(m != nullptr, 1)) return m;
     // First OpenMP call of this context outside any region: it is an
-    // initial thread with an implicit one-member team. Never freed (the
-    // context may call OpenMP until it dies).
+    // initial thread with an implicit one-member team.
     Initial *in = new Initial;
+    if (!InitialOwner::tls_initial_gone) tls_initial.in = in;
     in->team.barrier.reset(1);
     in->member.team = &in->team;
     in->member.icv = globals().initial;
