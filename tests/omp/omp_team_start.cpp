@@ -25,6 +25,7 @@ static lithe_fj_sched_t *g_fj;
 static std::atomic<int> g_bad{0};
 static std::atomic<bool> g_regions_done{false};
 static std::atomic<long> g_sibling_steps{0};
+static std::atomic<bool> g_sibling_created{false};
 static thread_local int tls_mark;  // one per member context
 static void *g_member_tls[5];  // [tid]: &tls_mark of member tid
 
@@ -43,8 +44,12 @@ static bool same(const struct lithe_sched_stats &a,
 }
 
 static void regions(void *) {
-    // Warm-up: every team size once, so the pool is complete and the
-    // parent's context count is final.
+    // The reference counts must include the sibling and main blocked in
+    // join_all: main may get there only after this context has started on
+    // another hart. Then warm up: every team size once, so the pool is
+    // complete and the parent's context count is final (the warm-up also
+    // gives main time to block).
+    while (!g_sibling_created.load()) lithe_context_yield();
     for (int n = 2; n <= 5; ++n) {
 #pragma omp parallel num_threads(n)
         g_member_tls[omp_get_thread_num()] = &tls_mark;
@@ -103,6 +108,7 @@ int main() {
     CHECK(lithe_sched_enter(&g_fj->sched) == LITHE_OK);
     lithe_fj_context_create(g_fj, 0, regions, nullptr);
     lithe_fj_context_create(g_fj, 0, sibling, nullptr);
+    g_sibling_created = true;
     lithe_fj_sched_join_all(g_fj);
     CHECK(lithe_sched_exit() == LITHE_OK);
     lithe_fj_sched_destroy(g_fj);
