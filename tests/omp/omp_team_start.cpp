@@ -1,17 +1,18 @@
-// omp_team_start.cpp: starting and joining teams back to back, as seen
-// from the scheduler the regions run in (docs/omp.md, "Team and hart
-// policy"). Regions of 2-5 members on the default harts, in three timings
-// (no delay; the master slow, so members start and dock before it joins;
-// members slow, so the master waits at the join, spinning or blocked),
-// while a sibling context of the same parent scheduler keeps yielding
-// (it wants a hart all along). Checked per region: every member ran once,
-// in a team of the right size; member k is the same context in every
-// region (hot team); after the region the accounting of the parent and of
-// the base (which owns the docked members) is where it was (no hart
-// request, context or child left behind). The sibling must finish its
-// work (it gets harts while regions run back to back). A regression test
-// for changes to the region start/join path. Linked against liblithe_omp
-// only (it calls lithe directly).
+// omp_team_start.cpp: the ways a team member is started and counted off
+// (docs/omp.md, "Team and hart policy"): a hart entering the region
+// claims an unstarted member, or the master runs it at the join; the last
+// member to dock hands its hart to a master blocked in the join or gives
+// it back to the parent. Regions of 2-5 members on the default harts, in
+// three timings (no delay; the master slow, so members start and dock
+// elsewhere before it joins; members slow, so the master claims or waits),
+// while a sibling context of the same parent scheduler keeps asking for
+// harts. Checked per region: every member ran once, in a team of the
+// right size; member k is the same context in every region (hot team); and
+// after the region the accounting of the parent and of the base (which
+// owns the docked members) is where it was (no hart request, context or
+// child left behind by the region). The sibling must
+// finish its work (it gets harts while regions run back to back). Linked
+// against liblithe_omp only (it calls lithe directly).
 #include <lithe/fork_join.h>
 #include <omp.h>
 #include <time.h>
@@ -24,6 +25,7 @@ static lithe_fj_sched_t *g_fj;
 static std::atomic<int> g_bad{0};
 static std::atomic<bool> g_regions_done{false};
 static std::atomic<long> g_sibling_steps{0};
+static std::atomic<bool> g_sibling_created{false};
 static thread_local int tls_mark;  // one per member context
 static void *g_member_tls[5];  // [tid]: &tls_mark of member tid
 
@@ -42,8 +44,12 @@ static bool same(const struct lithe_sched_stats &a,
 }
 
 static void regions(void *) {
-    // Warm-up: every team size once, so the pool is complete and the
-    // parent's context count is final.
+    // The reference counts must include the sibling and main blocked in
+    // join_all: main may get there only after this context has started on
+    // another hart. Then warm up: every team size once, so the pool is
+    // complete and the parent's context count is final (the warm-up also
+    // gives main time to block).
+    while (!g_sibling_created.load()) lithe_context_yield();
     for (int n = 2; n <= 5; ++n) {
 #pragma omp parallel num_threads(n)
         g_member_tls[omp_get_thread_num()] = &tls_mark;
@@ -102,6 +108,7 @@ int main() {
     CHECK(lithe_sched_enter(&g_fj->sched) == LITHE_OK);
     lithe_fj_context_create(g_fj, 0, regions, nullptr);
     lithe_fj_context_create(g_fj, 0, sibling, nullptr);
+    g_sibling_created = true;
     lithe_fj_sched_join_all(g_fj);
     CHECK(lithe_sched_exit() == LITHE_OK);
     lithe_fj_sched_destroy(g_fj);

@@ -284,6 +284,11 @@ struct Team {
     void *copy_data = nullptr;         // copyprivate broadcast
     Mutex reduce_lock;
     LoopSlot loops[kLoopSlots];
+    // Start: the members not started yet, start_list[start_next..start_n)
+    // (the master's Workers), claimed by team_claim (team.cpp).
+    void *start_list = nullptr;
+    std::atomic<int> start_n{0};
+    std::atomic<int> start_next{0};
     // Join: workers not yet docked, and the blocked master (team.cpp).
     Spin join_lock;
     std::atomic<int> running{0};
@@ -350,6 +355,13 @@ int gtid();  // a unique small id of the calling context
 // barrier) and docks the workers.
 bool team_start(Team *t, Member *master_member);
 void team_join(Team *t, bool was_preemptible);
+// The region scheduler's hooks (region.cpp), hart context: the next
+// member of `t` not started yet (nullptr if none), claimed for the caller
+// to run; and context_block for a team member of `region`: true if it was
+// a Worker docking (then handled: counted off, and its hart goes to the
+// master or back to the parent), false for any other block.
+lithe_context_t *team_claim(Team *t);
+bool team_block(lithe_sched_t *region, lithe_context_t *c);
 
 // Team member contexts alive (they dock between regions; a pause frees the
 // pausing context's).

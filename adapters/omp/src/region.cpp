@@ -19,17 +19,36 @@
 namespace lomp {
 namespace {
 
-// The region scheduler is the stock fork-join scheduler with one override:
-// its contexts are team Workers (team.cpp), not fork-join contexts, and
-// they dock instead of exiting; an exit would hand the fork-join default a
-// context it does not own, so it is caught here.
+// The region scheduler is the stock fork-join scheduler with three
+// overrides. Its contexts are the master (its main context) and team
+// Workers (team.cpp), not fork-join contexts: they dock instead of exiting
+// (an exit would hand the fork-join default a context it does not own, so
+// it is caught here), and a docking Worker is counted off the team in the
+// block callback (team_block). An incoming hart first starts a member no
+// hart has started yet (team_claim; the Team is the scheduler's `user`),
+// then does what fork-join does.
 void member_exit(lithe_sched_t *, lithe_context_t *) {
     fatal("a team member context exited (pthread_exit in a region?)");
+}
+Team *team_of(lithe_sched_t *s) {
+    return static_cast<Team *>(reinterpret_cast<lithe_fj_sched_t *>(s)->user);
+}
+void member_block(lithe_sched_t *s, lithe_context_t *c) {
+    if (c != &reinterpret_cast<lithe_fj_sched_t *>(s)->main &&
+        team_block(s, c))
+        return;
+    lithe_fj_context_block(s, c);
+}
+void region_hart_enter(lithe_sched_t *s) {
+    if (lithe_context_t *c = team_claim(team_of(s))) lithe_context_run(c);
+    lithe_fj_hart_enter(s);
 }
 const lithe_sched_funcs &region_funcs() {
     static const lithe_sched_funcs f = [] {
         lithe_sched_funcs x = lithe_fj_sched_funcs;
         x.context_exit = member_exit;
+        x.context_block = member_block;
+        x.hart_enter = region_hart_enter;
         return x;
     }();
     return f;
@@ -84,7 +103,9 @@ void region_begin(RegionFrame *f, void (*body)(void *), void *data,
         // notifications for the body; wait_policy.cpp).
         uth_disable_notifs();
         f->sched = lithe_fj_sched_create_funcs(&region_funcs());
-        if (!f->sched || lithe_sched_enter(&f->sched->sched) != LITHE_OK)
+        if (!f->sched) fatal("cannot create a region scheduler");
+        f->sched->user = &t;
+        if (lithe_sched_enter(&f->sched->sched) != LITHE_OK)
             fatal("cannot enter a region scheduler");
         f->was_preemptible = team_start(&t, &f->m);
     }

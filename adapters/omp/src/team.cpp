@@ -5,28 +5,45 @@
 //
 //   region start: the pooled Worker of each member number (docked:
 //     blocked, owned by the base scheduler) is reassociated to the
-//     region's scheduler and unblocked; missing Workers are created there.
-//     Each runs team->body as member `tid`.
-//   region end: the Worker blocks ("docks") and, in the block callback
-//     (hart context, after it is saved), counts itself off the team; the
-//     last one unblocks the master, which reassociates the docked Workers
-//     back to the base scheduler so that the region's scheduler can exit.
+//     region's scheduler; missing Workers are created there. They are
+//     published as the team's unstarted members (Team::start_*), counted
+//     runnable with one hart request, and started by claiming: a hart
+//     entering the region (region.cpp's hart_enter) claims the next one
+//     and runs it, and so does the master once it reaches the join with
+//     members still unstarted (it blocks and its hart runs the member: a
+//     member no hart has picked up by then would start later on another
+//     hart than right here). Each runs team->body as member `tid`.
+//   region end: the Worker blocks ("docks"). In the region scheduler's
+//     block callback (hart context, the Worker saved) it reassociates
+//     itself to the base scheduler and counts itself off the team; the
+//     last one hands its hart straight to the master if the master is
+//     blocked in the join (no request round trip: the docker's count goes
+//     to the master), else gives the hart back to the parent at once, so
+//     the master's scheduler exit does not wait for it to look for work.
 //
 // A Worker therefore keeps its stack and TLS across regions and exits only
-// when a pause retires it (below): docking (block, later unblock) rather
+// when a pause retires it (below): docking (block, later restart) rather
 // than exiting and lithe_context_recycle keeps the same TLS either way,
 // but costs no restart and never hands the fork-join scheduler's exit
 // callback a context it did not create. Workers beyond a later, smaller
 // team stay docked until that size is needed again. The pool is the
 // master's TLS (`tls_pools`); only the master touches it, between
 // regions, so it needs no lock. `Team::join_lock` orders the docking
-// count against the master's decision to block.
+// count against the master's decision to block; a docker touches the
+// Team only up to its last join_lock section (the master takes the lock
+// once more before the Team goes away).
+//
+// Request accounting (fork-join's rule, docs/writing-a-scheduler.md): +1
+// per member published, -1 when a context blocks (the master in the join,
+// a member docking), except for the last docker handing its hart to the
+// blocked master (its -1 and the master's +1 cancel).
 //
 // Pausing (team_release_pools, for omp_pause_resource): the caller's pools
 // are emptied. Each docked Worker is moved to a scheduler made for the
 // purpose and woken with a Team whose body is null; it releases its own
 // pools (the Workers of the regions it mastered, one level deeper), then
-// returns, and its exit is counted off like a dock. Once all have exited,
+// returns, and its exit is counted off that Team (count_off, the
+// fork-join way: no claiming or hand-off there). Once all have exited,
 // the caller cleans them up, which frees their stacks and TLS (their
 // backing threads exit), and the next region creates fresh Workers with
 // fresh threadprivate data.
@@ -48,9 +65,14 @@ namespace lomp {
 namespace {
 
 struct Worker {
-    lithe_context_t ctx;  // first: the block callback gets this pointer
+    lithe_context_t ctx;  // first: the block callbacks get this pointer
     Member member;
     Team *team = nullptr;
+    // Docking (team_block sets handoff/leave for dock_cb): only the
+    // Worker's own context and the hart it blocks on touch these.
+    bool docking = false;  // set by the worker just before it docks
+    lithe_context_t *handoff = nullptr;  // the master, for dock_cb to run
+    bool leave = false;    // the last member, master not blocked
 };
 
 // tls_pools[pool] = Workers this context keeps for regions it masters at
@@ -60,16 +82,20 @@ thread_local std::vector<std::vector<Worker *>> tls_pools;
 std::atomic<int> g_workers{0};
 std::atomic<int> g_created{0};  // Workers made and not released
 
-void dock_cb(lithe_context_t *, void *arg) {
-    Team *t = static_cast<Team *>(arg);
-    lithe_context_t *wake = nullptr;
-    t->join_lock.lock();
-    if (t->running.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        wake = t->joiner;
-        t->joiner = nullptr;
+// Hart context, after the region scheduler's block callback (team_block):
+// run the master if the docker was handed it, else leave the region if
+// the team has finished (nothing is left to run here: every member has
+// docked and the master runs on its own hart).
+void dock_cb(lithe_context_t *self, void *) {
+    Worker *w = reinterpret_cast<Worker *>(self);
+    if (lithe_context_t *m = w->handoff) {
+        w->handoff = nullptr;
+        lithe_context_run(m);
     }
-    t->join_lock.unlock();  // last access to *t: the master may now return
-    if (wake) lithe_context_unblock(wake);
+    if (w->leave) {
+        w->leave = false;
+        lithe_hart_yield();
+    }
 }
 
 void worker_main(void *arg) {
@@ -85,10 +111,13 @@ void worker_main(void *arg) {
         display_affinity_hook();
         t->body(t->data);
         task_member_end(t);
-        lithe_context_block(dock_cb, t);
+        w->docking = true;
+        lithe_context_block(dock_cb, nullptr);
     }
 }
 
+// The master blocks in the join: register as the joiner unless every
+// member has docked.
 void join_cb(lithe_context_t *self, void *arg) {
     Team *t = static_cast<Team *>(arg);
     bool done;
@@ -99,11 +128,38 @@ void join_cb(lithe_context_t *self, void *arg) {
     if (done) lithe_context_unblock(self);
 }
 
+// The master blocks to run an unstarted member on its own hart.
+struct ClaimArg {
+    Team *t;
+    lithe_context_t *member;
+};
+void claim_cb(lithe_context_t *self, void *arg) {
+    auto *a = static_cast<ClaimArg *>(arg);
+    Team *t = a->t;
+    t->join_lock.lock();
+    t->joiner = self;  // running > 0: `member` has not run yet
+    t->join_lock.unlock();
+    lithe_context_run(a->member);
+}
+
+// Hart context: one member of `t` is done (a retired Worker's exit); the
+// last one wakes the blocked master.
+void count_off(Team *t) {
+    lithe_context_t *wake = nullptr;
+    t->join_lock.lock();
+    if (t->running.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        wake = t->joiner;
+        t->joiner = nullptr;
+    }
+    t->join_lock.unlock();  // last access to *t: the master may now return
+    if (wake) lithe_context_unblock(wake);
+}
+
 // A retired Worker's exit (hart context, the context is gone): counted off
 // its retirement Team like a dock, so the waiting releaser may clean it up.
 void retire_exit(lithe_sched_t *, lithe_context_t *c) {
     lithe_hart_request(-1);  // what the fork-join scheduler's exit does
-    dock_cb(c, reinterpret_cast<Worker *>(c)->team);
+    count_off(reinterpret_cast<Worker *>(c)->team);
 }
 const lithe_sched_funcs &retire_funcs() {
     static const lithe_sched_funcs f = [] {
@@ -127,12 +183,55 @@ void init_member(Member *m, Team *t, int tid, const Member *master) {
 
 }  // namespace
 
+lithe_context_t *team_claim(Team *t) {
+    int n = t->start_n.load(std::memory_order_acquire);
+    int i = t->start_next.load(std::memory_order_relaxed);
+    while (i < n)
+        if (t->start_next.compare_exchange_weak(i, i + 1,
+                                                std::memory_order_acq_rel))
+            return &static_cast<Worker **>(t->start_list)[i]->ctx;
+    return nullptr;
+}
+
+bool team_block(lithe_sched_t *region, lithe_context_t *c) {
+    Worker *w = reinterpret_cast<Worker *>(c);
+    if (!w->docking) return false;
+    w->docking = false;
+    Team *t = w->member.team;
+    // Before the count drops: once it is 0 the master may exit the region,
+    // which must then own no context.
+    lithe_context_reassociate(c, lithe_sched_base());
+    bool counted = false;
+    for (;;) {
+        t->join_lock.lock();
+        int left = t->running.load(std::memory_order_relaxed) - 1;
+        lithe_context_t *m = left == 0 ? t->joiner : nullptr;
+        if (m || counted) {
+            t->running.store(left, std::memory_order_release);
+            if (m) t->joiner = nullptr;
+            t->join_lock.unlock();  // last access to *t
+            w->handoff = m;
+            // The master takes over this hart: it was counted -1 when it
+            // blocked, so it needs our count (or, if we gave ours up
+            // already, a new one).
+            if (m && counted) lithe_hart_request(1);
+            w->leave = left == 0 && !m;
+            return true;
+        }
+        t->join_lock.unlock();
+        // Not handing over: the docker stops counting before it is
+        // counted off (the region may exit right after).
+        lithe_fj_context_block(region, c);
+        counted = true;
+    }
+}
+
 bool team_start(Team *t, Member *mm) {
     lithe_sched_t *here = lithe_sched_current();
     if (tls_pools.size() <= static_cast<size_t>(t->pool))
         tls_pools.resize(t->pool + 1);
     // Not a reference kept across t->body: member 0 may open nested regions
-    // there, growing tls_pools.
+    // there, growing tls_pools (the Workers' array itself does not move).
     std::vector<Worker *> *pool = &tls_pools[t->pool];
     t->running.store(t->n - 1, std::memory_order_relaxed);
     // pool[tid-1] serves member `tid` in every region, so a member's
@@ -153,12 +252,12 @@ bool team_start(Team *t, Member *mm) {
         if (!fresh) lithe_context_reassociate(&w->ctx, here);
         init_member(&w->member, t, tid, mm);
         w->team = t;
-        if (fresh)
-            lithe_fj_enqueue(reinterpret_cast<lithe_fj_sched_t *>(here),
-                             &w->ctx);
-        else
-            lithe_context_unblock(&w->ctx);
     }
+    // Publish, then ask for harts (the master is this scheduler's main
+    // context: the region cannot go away under a hart that comes early).
+    t->start_list = pool->data();
+    t->start_n.store(t->n - 1, std::memory_order_release);
+    lithe_hart_request(t->n - 1);
     g_workers.fetch_add(t->n - 1, std::memory_order_relaxed);
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
@@ -168,22 +267,28 @@ bool team_start(Team *t, Member *mm) {
 
 void team_join(Team *t, bool was_preemptible) {
     lithe_sched_t *here = lithe_sched_current();
-    // Members of short regions dock quickly: spin first. Seeing running == 0
-    // without the lock, the last docker may still be inside join_lock; the
-    // lock/unlock pair waits for it to leave before *t goes away.
-    if (spin_until([&] { return t->running.load(std::memory_order_acquire) == 0; })) {
-        t->join_lock.lock();
-        t->join_lock.unlock();
-    } else {
+    auto done = [&] { return t->running.load(std::memory_order_acquire) == 0; };
+    while (!done()) {
+        // A member no hart has taken yet runs here: the master has nothing
+        // else to do, and a hart that has not come by now would start it
+        // later than this.
+        if (lithe_context_t *c = team_claim(t)) {
+            ClaimArg a{t, c};
+            lithe_context_block(claim_cb, &a);
+            continue;
+        }
+        // Members of short regions dock quickly: spin first.
+        if (spin_until(done)) break;
         lithe_context_block(join_cb, t);
     }
+    // The last docker may still be inside join_lock: the lock/unlock pair
+    // waits for it to leave before *t goes away.
+    t->join_lock.lock();
+    t->join_lock.unlock();
     uth_disable_notifs();
     set_preemptible(was_preemptible);
     slicer_remove(here);
     g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
-    std::vector<Worker *> *pool = &tls_pools[t->pool];
-    for (int tid = 1; tid < t->n; ++tid)
-        lithe_context_reassociate(&(*pool)[tid - 1]->ctx, lithe_sched_base());
 }
 
 void team_release_pools() {
