@@ -1,6 +1,5 @@
 // Alarms (parlib/alarm.h) and uth_sleep_us on the FIFO test scheduler.
 // Every test runs under whatever PARLIB_VCORES is set (verify with 1, 2, 4).
-#include <dirent.h>
 #include <parlib/alarm.h>
 #include <parlib/io.h>
 #include <poll.h>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/thread_stats.hpp"
 #include "support/fifo_sched.hpp"
 #include "support/self_exec.hpp"
 #include "support/watchdog.hpp"
@@ -406,37 +406,6 @@ TEST_CASE("uth_sleep_us sleeps at least the time asked, in any thread") {
 
 // ---- delivery without the service thread, parked vcores, interrupts ------
 
-namespace {
-
-// The voluntary context switches of this process's thread named `comm`, or
-// -1 if there is none.
-long voluntary_switches_of(const char *comm) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    long found = -1;
-    while (dirent *e = readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        std::string dir = std::string("/proc/self/task/") + e->d_name;
-        char name[64] = "";
-        if (FILE *f = fopen((dir + "/comm").c_str(), "r")) {
-            if (!fgets(name, sizeof name, f)) name[0] = 0;
-            fclose(f);
-        }
-        name[strcspn(name, "\n")] = 0;
-        if (strcmp(name, comm) != 0) continue;
-        if (FILE *f = fopen((dir + "/status").c_str(), "r")) {
-            char line[256];
-            while (fgets(line, sizeof line, f))
-                sscanf(line, "voluntary_ctxt_switches: %ld", &found);
-            fclose(f);
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-}  // namespace
-
 TEST_CASE("alarms do not wake the service thread") {
     testwd::Watchdog wd(20, "alarms and the service thread");
     fifo::init();
@@ -446,7 +415,7 @@ TEST_CASE("alarms do not wake the service thread") {
     REQUIRE(pipe(p) == 0);
     REQUIRE(uth_wait_fd(p[0], POLLIN, 1000) == 0);  // nothing written
     yield_for(20000);
-    long before = voluntary_switches_of("parlib-service");
+    long before = thread_stats::voluntary_switches_of("parlib-service");
     REQUIRE(before >= 0);
     constexpr int N = 100;  // 300 µs apart: one timer expiry each
     auto recs = make_recs(N);
@@ -458,7 +427,7 @@ TEST_CASE("alarms do not wake the service thread") {
         start_alarm(&recs[i].w);
     }
     REQUIRE(wait_for([] { return g_fired_total.load() >= N; }, 10));
-    long after = voluntary_switches_of("parlib-service");
+    long after = thread_stats::voluntary_switches_of("parlib-service");
     INFO("service thread: " << before << " -> " << after
                             << " voluntary switches");
     // It sleeps in epoll_wait on an fd that never becomes ready.

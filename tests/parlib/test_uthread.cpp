@@ -1,12 +1,11 @@
 // Basic uthread life cycle on the FIFO test scheduler.
 #include <catch2/catch.hpp>
 
-#include <dirent.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <string>
 
+#include "support/thread_stats.hpp"
 #include "support/fifo_sched.hpp"
 
 TEST_CASE("main becomes a uthread and runs on a vcore") {
@@ -29,32 +28,6 @@ TEST_CASE("spawn, yield and join many uthreads") {
     REQUIRE(sum == 4950);
 }
 
-namespace {
-
-// Voluntary context switches of the thread named `name` in this process
-// (-1 if there is none).
-long switches_of(const char *name) {
-    DIR *d = opendir("/proc/self/task");
-    if (!d) return -1;
-    long n = -1;
-    while (dirent *e = readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        std::string dir = std::string("/proc/self/task/") + e->d_name;
-        std::ifstream comm(dir + "/comm");
-        std::string c;
-        std::getline(comm, c);
-        if (c != name) continue;
-        std::ifstream status(dir + "/status");
-        for (std::string line; std::getline(status, line);)
-            if (line.rfind("voluntary_ctxt_switches:", 0) == 0)
-                n = std::stol(line.substr(line.find(':') + 1));
-    }
-    closedir(d);
-    return n;
-}
-
-}  // namespace
-
 // The TLS pool's keeper thread sleeps without a timeout once the pool is
 // warm and no release is pending: an idle process has no periodic wake-up
 // (it used to wake every 10 ms, which the composition tests' sampler saw
@@ -67,18 +40,18 @@ TEST_CASE("the TLS pool keeper does not wake up while the process is idle") {
     long before = -1;
     for (int i = 0; i < 100 && before < 0; ++i) {
         usleep(10000);
-        before = switches_of("parlib-keeper");
+        before = thread_stats::voluntary_switches_of("parlib-keeper");
     }
     REQUIRE(before >= 0);
     // Let it finish gathering and refilling, then watch it idle.
     long settled = before;
     for (int i = 0; i < 50; ++i) {
         usleep(20000);
-        long now = switches_of("parlib-keeper");
+        long now = thread_stats::voluntary_switches_of("parlib-keeper");
         if (now == settled) break;
         settled = now;
     }
     usleep(200000);
     INFO("keeper wake-ups in 200 ms of idleness");
-    REQUIRE(switches_of("parlib-keeper") - settled == 0);
+    REQUIRE(thread_stats::voluntary_switches_of("parlib-keeper") - settled == 0);
 }
