@@ -369,15 +369,20 @@ TEST_CASE("sched_getcpu matches the kernel in migrating uthreads and main") {
     fifo::init();
     std::atomic<long> samples{0}, wrong{0};
     auto sample = [&] {
-        for (int k = 0; k < 500; ++k) {
-            uth_disable_notifs();  // no migration between the three reads
+        for (int k = 0, tries = 0; k < 500 && tries < 50000; ++tries) {
+            uth_disable_notifs();  // no uthread migration between the reads
             int a = raw_getcpu();
             int b = sched_getcpu();
             int c = raw_getcpu();
             uth_enable_notifs();
-            // Vcores are pinned, so a == c; b must agree with the kernel.
-            if (b != a || a != c) wrong++;
-            samples++;
+            // a != c: the kernel moved the vcore's thread between the reads
+            // (PARLIB_PIN=0 leaves vcores unpinned), so b may be either;
+            // such a sample says nothing. Otherwise b must be the kernel's.
+            if (a == c) {
+                if (b != a) wrong++;
+                samples++;
+                ++k;
+            }
             fifo::yield();
         }
     };
