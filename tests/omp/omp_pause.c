@@ -17,6 +17,7 @@
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -92,7 +93,19 @@ int main(void) {
         else
             CHECK(omp_pause_resource_all(omp_pause_hard) == 0);
         int after = count_tasks(0);
-        if (lithe && (cycle == 0 || exact_pool) && after > before - 7) {
+        /* The pause joins the backing threads (test_tls_isolation checks
+         * that the flush is synchronous), but the kernel unlists a thread
+         * from /proc a moment after waking its joiner: the tid is cleared
+         * in exit_mm, the task unhashed later in exit_notify. Plain
+         * pthread_create/join of 7 threads then a count saw a stale entry
+         * in about 1 of 4000 rounds here. Give the kernel up to 2 s; a
+         * member the pause did not release stays listed. */
+        int checked = lithe && (cycle == 0 || exact_pool);
+        for (int ms = 0; checked && after > before - 7 && ms < 2000; ++ms) {
+            usleep(1000);
+            after = count_tasks(0);
+        }
+        if (checked && after > before - 7) {
             fprintf(stderr, "cycle %d: %d kernel threads before the pause, %d after\n",
                     cycle, before, after);
             exit(1);
