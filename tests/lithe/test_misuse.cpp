@@ -2,22 +2,21 @@
 // LITHE_MISUSE_RETURN, and under LITHE_MISUSE_ABORT aborts with a message
 // naming the call.
 //
-// The aborting half runs in a fork()ed child. After fork only the calling
-// kernel thread exists (no other vcore, no foreign thread), so the child
-// does nothing but the misuse: it redirects stderr into a pipe, drops
-// Catch's SIGABRT handler and core dumps, sets the policy and makes the
-// call (every misuse check in lithe precedes any lock or hart transfer, so
-// a state copied mid-flight from other harts is never waited on). Cases
-// that need hart context get there with lithe_context_block, whose
-// callback runs on this same kernel thread. If the call returns, the child
-// exits 0 and the parent reports that it did not abort.
+// The aborting half runs in a fork()ed child (tests/support/fork_child.hpp).
+// After fork only the calling kernel thread exists (no other vcore, no
+// foreign thread), so the child does nothing but the misuse: it redirects
+// stderr into a pipe, drops Catch's SIGABRT handler and core dumps, sets the
+// policy and makes the call (every misuse check in lithe precedes any lock
+// or hart transfer). A lock another thread held at the fork can still hang
+// the child on its way there (ASan's allocator, a scheduler's lock taken by
+// lithe_context_block); such a child is killed and the misuse retried in a
+// new one. Cases that need hart context get there with lithe_context_block,
+// whose callback runs on this same kernel thread. If the call returns, the
+// child exits 0 and the parent reports that it did not abort.
 #include <catch2/catch.hpp>
 #include <lithe/fork_join.h>
 #include <lithe/lithe.h>
 
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -26,6 +25,8 @@
 #include <string>
 #include <thread>
 
+#include "support/fork_child.hpp"
+
 namespace {
 
 struct Policy {
@@ -33,45 +34,23 @@ struct Policy {
     ~Policy() { lithe_set_misuse_policy(LITHE_MISUSE_ABORT); }
 };
 
-struct Aborted {
-    bool by_sigabrt = false;
-    int status = 0;
-    std::string err;
-};
-
-// Forks; the child runs `misuse` with the ABORT policy. Callable from any
-// lithe context (the parent side blocks this hart's kernel thread briefly
-// while it reads the pipe and reaps the child).
-Aborted in_child(void (*misuse)(void *), void *arg) {
-    Aborted r;
-    int p[2];
-    if (pipe(p) != 0) return r;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        struct rlimit none = {0, 0};
-        setrlimit(RLIMIT_CORE, &none);
-        signal(SIGABRT, SIG_DFL);
+// Forks; the child runs `misuse` with the ABORT policy (retried in a new
+// child if the fork left it a lock held: tests/support/fork_child.hpp).
+// Callable from any lithe context (the parent side blocks this hart's
+// kernel thread briefly while it waits for the child).
+forkchild::Result in_child(void (*misuse)(void *), void *arg) {
+    return forkchild::run([&] {
         lithe_set_misuse_policy(LITHE_MISUSE_ABORT);
         misuse(arg);
-        _exit(0);
-    }
-    close(p[1]);
-    char buf[512];
-    ssize_t n;
-    while ((n = read(p[0], buf, sizeof buf)) > 0) r.err.append(buf, n);
-    close(p[0]);
-    waitpid(pid, &r.status, 0);
-    r.by_sigabrt = WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT;
-    return r;
+    });
 }
 
 #define REQUIRE_ABORTS_NAMING(result, call)              \
     do {                                                 \
-        Aborted res_ = (result);                         \
+        forkchild::Result res_ = (result);               \
         INFO("child stderr: " << res_.err);              \
-        CHECK(res_.by_sigabrt);                          \
+        CHECK(!res_.hung);                               \
+        CHECK(res_.aborted());                           \
         CHECK(res_.err.find(call) != std::string::npos); \
     } while (0)
 
@@ -151,7 +130,7 @@ TEST_CASE("ENOTCURRENT: lithe_sched_exit from the base's main context") {
 namespace {
 struct WorkerExit {
     int rc = 1;
-    Aborted child;
+    forkchild::Result child;
 };
 void worker_exits(void *p) {
     auto *w = static_cast<WorkerExit *>(p);

@@ -4,8 +4,6 @@
 #include <catch2/catch.hpp>
 
 #include <parlib/mutex.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <deque>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "support/fifo_sched.hpp"
+#include "support/fork_child.hpp"
 #include "support/foreign_thread.hpp"
 #include "support/watchdog.hpp"
 
@@ -165,25 +164,15 @@ TEST_CASE("mutex: normal mutex refuses unlock by a non-owner") {
 
 TEST_CASE("mutex: relocking a normal mutex aborts naming the call") {
     fifo::init();
-    int fds[2];
-    REQUIRE(pipe(fds) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
+    forkchild::Result r = forkchild::run([] {
         uth_mutex_t m = UTH_MUTEX_INIT;
         uth_mutex_lock(&m);
         uth_mutex_lock(&m);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[512] = {};
-    ssize_t n = 0, r;
-    while ((r = read(fds[0], buf + n, sizeof buf - 1 - n)) > 0) n += r;
-    close(fds[0]);
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    REQUIRE(WIFSIGNALED(st));
-    REQUIRE(std::string(buf).find("uth_mutex_lock") != std::string::npos);
+    });
+    INFO("child stderr: " << r.err);
+    REQUIRE(!r.hung);
+    REQUIRE(r.aborted());
+    REQUIRE(r.err.find("uth_mutex_lock") != std::string::npos);
 }
 
 TEST_CASE("mutex: foreign threads and uthreads share one mutex") {
