@@ -35,8 +35,10 @@
 // kRetryFirstNs, doubling up to kRetryMaxNs; the counter resets when a
 // notification is taken or handle_events runs. A timer signal that finds
 // notif_pending clear (taken meanwhile) does nothing, so a stale timer never
-// interrupts anything; a timer signal landing in vcore context re-arms
-// nothing (that vcore handles events before it runs a uthread).
+// interrupts anything. A timer signal landing in vcore context re-arms as
+// well: that vcore may be past its last handle_events, about to run a
+// uthread (omp_busywait hung so under ASan: all the slicer's alarm events
+// queued, notif_pending set, no timer armed, the member spinning).
 //
 // Each vcore's alarm timer (alarm.cpp) signals its thread with the same
 // signal, SI_TIMER with sigev value kAlarmTimerTag: the handler first lets
@@ -221,11 +223,14 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
     auto *uc = static_cast<ucontext_t *>(ucv);
     auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
     auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
-    // Vcore context is never interrupted: it handles events before leaving
-    // (but it may be past its last handle_events, about to run a uthread).
+    // Vcore context is never interrupted: it handles events before leaving,
+    // but it may be past its last handle_events (in the 2LS's sched_entry,
+    // lithe's callbacks), about to run a uthread that then spins in user
+    // code for ever. So a re-delivery that lands here re-arms too; the
+    // chain ends once handle_events clears notif_pending.
     if (rsp >= reinterpret_cast<uintptr_t>(v->stack_lo) &&
         rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096) {
-        if (!redelivery) arm_retry(v);
+        arm_retry(v);
         errno = saved_errno;
         return;
     }

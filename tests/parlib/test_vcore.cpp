@@ -382,6 +382,52 @@ TEST_CASE("child: re-delivery spares a uthread sleeping in a system call",
     REQUIRE(g_interrupts_handled == 1);
 }
 
+// An interrupt that lands in vcore context after the vcore's last
+// handle_events (here: the 2LS's sched_entry, about to run the spinner;
+// lithe runs every scheduler callback there) must still reach the uthread
+// that runs next. The first delivery and the re-deliveries that follow it
+// land in that window (the hook spins 20 ms of the vcore thread's CPU time
+// after the signal was sent); the spinner then waits in user code for the
+// interrupt's handler, so it finishes only if re-delivery outlived the
+// window (it used to stop at the first re-delivery that found vcore
+// context: omp_busywait hung so).
+TEST_CASE("child: an interrupt landing in vcore context before a run is "
+          "re-delivered to the uthread", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 1);
+    install_slicing_handler();
+    static std::atomic<int> stage{0};  // 1: hook waits, 2: sent, 3: done
+    static uthread *target = nullptr;
+    auto *spinner = fifo::spawn([&] {
+        uthread_set_preemptible(uthread_self(), true);
+        while (g_interrupts_handled.load() == 0) __builtin_ia32_pause();
+    });
+    target = &spinner->u;
+    fifo::g_before_run = [](uthread *u) {
+        if (u != target || stage.load() != 0) return;
+        stage = 1;
+        while (stage.load() != 2) __builtin_ia32_pause();
+        timespec t0, t;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+        do {
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+        } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) <
+                 20000000L);
+        stage = 3;
+    };
+    event_msg m{};
+    std::thread sender([&] {
+        while (stage.load() != 1) usleep(100);
+        send_event(&m, EV_USER + 6, 0, EVENT_INTERRUPT);
+        stage = 2;
+    });
+    fifo::join(spinner);  // returns only if the spinner was interrupted
+    sender.join();
+    fifo::g_before_run = nullptr;
+    REQUIRE(stage.load() == 3);
+    REQUIRE(g_interrupts_handled == 1);
+}
+
 // The spinner waits by calling libc's sched_yield in a loop, so nearly
 // every signal lands inside libc; one interrupt must still preempt it.
 TEST_CASE("child: an interrupt preempts a uthread spinning on sched_yield",
@@ -437,6 +483,13 @@ TEST_CASE("an interrupt deferred inside libc is delivered again") {
 TEST_CASE("re-delivery spares a uthread sleeping in a system call") {
     fifo::init();
     run_child("child: re-delivery spares a uthread sleeping in a system call");
+}
+
+TEST_CASE("an interrupt landing in vcore context before a run reaches the "
+          "uthread") {
+    fifo::init();
+    run_child("child: an interrupt landing in vcore context before a run is "
+              "re-delivered to the uthread");
 }
 
 TEST_CASE("an interrupt preempts a uthread spinning on libc's sched_yield") {

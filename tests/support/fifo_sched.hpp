@@ -41,6 +41,10 @@ inline void enqueue(uthread *u) {
     vcore_request(1);
 }
 
+// Called in vcore context just before a uthread is run, after the vcore's
+// last handle_events (tests of what lands in that window).
+inline void (*g_before_run)(uthread *) = nullptr;
+
 inline void sched_entry() {
     for (;;) {
         lock();
@@ -50,6 +54,7 @@ inline void sched_entry() {
             g_queue->pop_front();
         }
         unlock();
+        if (u && g_before_run) g_before_run(u);
         if (u) run_uthread(u);
         vcore_yield();  // spins, then parks; re-enters here on demand
     }
