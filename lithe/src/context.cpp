@@ -165,7 +165,9 @@ int lithe_context_block(void (*fn)(lithe_context_t *, void *), void *arg) {
         return misuse(LITHE_EWRONGCONTEXT,
                       "lithe_context_block: must be called from a context");
     BlockCall b{fn, arg};
-    uthread_yield(true, block_on_hart, &b);  // b lives in this frame
+    // Not a tail call (unlike lithe_context_yield): block_on_hart reads b,
+    // in this frame, after the switch.
+    uthread_yield(true, block_on_hart, &b);
     return LITHE_OK;
 }
 

@@ -43,7 +43,8 @@ extern constinit thread_local lithe_sched_t *tls_override
 // uthread_yield_to hand-off runs context_yield in hart context: here() then
 // asks parlib (a call through the PLT, which the cache saves twice per
 // context yield).
-extern constinit __thread Hart *tls_hart __attribute__((tls_model("initial-exec")));
+extern constinit __thread Hart *tls_hart
+    __attribute__((tls_model("initial-exec")));
 
 inline Hart *here() {  // hart context only
     Hart *h = tls_hart;

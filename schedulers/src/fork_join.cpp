@@ -60,7 +60,8 @@ struct alignas(64) Queue {
     // The context that yielded on this hart last, logically in front of `q`
     // (where a yield put it before): it runs after every queued context, and
     // thieves take it first. Only this hart stores into it (context_yield,
-    // hart context); this hart and thieves take it with an exchange. A
+    // hart context; harts sharing a queue, see my_queue, exchange instead);
+    // this hart and thieves take it with an exchange. A
     // single context yielding on an otherwise idle hart (a spin-wait, the
     // round trip bench_lithe measures) thus goes from context_yield to
     // lithe_context_run with one locked instruction and no queue lock.
@@ -126,10 +127,13 @@ uint32_t next_rand() {
 
 // A hart's own queue. nq is lithe_num_harts() (fixed once lithe runs), so a
 // vcore id is below it; the modulo (an integer division, 20-40 cycles, twice
-// per context yield) is only for a scheduler made before lithe started.
-int my_queue(Impl *im) {
+// per context yield) is only for a scheduler made before lithe started,
+// whose queues harts may share (`*shared`).
+int my_queue(Impl *im, bool *shared = nullptr) {
     int v = vcore_id();
-    if (static_cast<unsigned>(v) < static_cast<unsigned>(im->nq)) return v;
+    bool own = static_cast<unsigned>(v) < static_cast<unsigned>(im->nq);
+    if (shared) *shared = !own;
+    if (own) return v;
     return v >= 0 ? v % im->nq : 0;
 }
 
@@ -293,11 +297,12 @@ extern "C" {
 // that left before calling lithe_fj_hart_enter), moves to the queue's front.
 static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
     Impl *im = impl_of(s);
-    Queue &q = im->queues[my_queue(im)];
+    bool shared;
+    Queue &q = im->queues[my_queue(im, &shared)];
     if (yielded) {  // hart context on this hart (context_yield)
         q.turn_owed = true;
         lithe_context_t *prev = nullptr;
-        if (q.yielded.load(std::memory_order_relaxed))
+        if (shared || q.yielded.load(std::memory_order_relaxed))
             prev = q.yielded.exchange(c, std::memory_order_acq_rel);
         else  // only this hart stores into the slot: still empty
             q.yielded.store(c, std::memory_order_release);
