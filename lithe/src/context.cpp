@@ -165,6 +165,8 @@ int lithe_context_block(void (*fn)(lithe_context_t *, void *), void *arg) {
         return misuse(LITHE_EWRONGCONTEXT,
                       "lithe_context_block: must be called from a context");
     BlockCall b{fn, arg};
+    // Not a tail call (unlike lithe_context_yield): block_on_hart reads b,
+    // in this frame, after the switch.
     uthread_yield(true, block_on_hart, &b);
     return LITHE_OK;
 }
@@ -191,8 +193,9 @@ int lithe_context_yield(void) {
     if (!u || !u->owner)
         return misuse(LITHE_EWRONGCONTEXT,
                       "lithe_context_yield: must be called from a context");
-    uthread_yield(true, yield_on_hart, nullptr);
-    return LITHE_OK;
+    // A tail call (LITHE_OK is 0): resumed, the context returns straight to
+    // our caller, one mispredicted return fewer per yield.
+    return uthread_yield_status(yield_on_hart, nullptr);
 }
 
 int lithe_context_yield_to(lithe_context_t *next) {

@@ -28,6 +28,8 @@ Hart *g_harts = nullptr;
 int g_nharts = 0;
 constinit thread_local lithe_sched_t *tls_override
     __attribute__((tls_model("initial-exec"))) = nullptr;
+constinit __thread Hart *tls_hart __attribute__((tls_model("initial-exec"))) =
+    nullptr;
 
 uint64_t now_ns() {
     struct timespec ts;
@@ -81,7 +83,7 @@ namespace {
 
 void hart_enter_current() {
     tls_override = nullptr;
-    enter_current(here());
+    enter_current(here_on_vcore_tls());  // reached through vcore_reenter
 }
 
 namespace {
@@ -94,7 +96,7 @@ lithe_context_t *ctx_of(uthread *u) {
 
 void sched_entry() {
     tls_override = nullptr;
-    Hart *h = here();
+    Hart *h = here_on_vcore_tls();  // parlib's vcore entry: the vcore's TLS
     if (!h->current) {  // a vcore came from the system: it is the root's
         __atomic_fetch_add(&g_base->harts, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&g_base->subtree_harts, 1, __ATOMIC_RELAXED);

@@ -37,7 +37,26 @@ extern int g_nharts;
 extern constinit thread_local lithe_sched_t *tls_override
     __attribute__((tls_model("initial-exec")));
 
-inline Hart *here() { return &g_harts[vcore_id()]; }  // hart context only
+// This vcore's hart, cached in the vcore thread's own TLS by the hart-context
+// entries (sched_entry, hart_enter_current), which always run there. Null in
+// every other TCB, e.g. a full-TLS context's, which is loaded while a
+// uthread_yield_to hand-off runs context_yield in hart context: here() then
+// asks parlib (a call through the PLT, which the cache saves twice per
+// context yield).
+extern constinit __thread Hart *tls_hart
+    __attribute__((tls_model("initial-exec")));
+
+inline Hart *here() {  // hart context only
+    Hart *h = tls_hart;
+    return h ? h : &g_harts[vcore_id()];
+}
+
+// here(), from an entry on the vcore's own TLS: fills the cache.
+inline Hart *here_on_vcore_tls() {
+    Hart *h = tls_hart;
+    if (!h) h = tls_hart = &g_harts[vcore_id()];
+    return h;
+}
 void set_current(Hart *h, lithe_sched_t *to);
 uint64_t now_ns();
 

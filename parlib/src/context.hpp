@@ -12,7 +12,8 @@ extern __attribute__((visibility("hidden"))) bool parlib_have_fsgsbase;
 
 __attribute__((visibility("hidden"), noreturn)) void parlib_ctx_call_on(
     void *stack_top, uint64_t fs, void (*fn)(void *), void *arg);
-__attribute__((visibility("hidden"))) void parlib_ctx_save_and_call(
+// Returns 0 when the saved context is resumed (see switch_x86_64.S).
+__attribute__((visibility("hidden"))) int parlib_ctx_save_and_call(
     void **save_sp, void *stack_top, uint64_t fs, void (*fn)(void *),
     void *arg);
 __attribute__((visibility("hidden"), noreturn)) void parlib_ctx_resume(

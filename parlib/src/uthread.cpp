@@ -353,7 +353,9 @@ void yield_to_impl(bool save_state, uthread *next,
     }
 }
 
-void yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
+// Returns 0 once the uthread runs again (save_state), from the switch itself
+// when nothing follows it here (no ASan), so callers can tail-call it.
+int yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
     uthread *u = tls_self;
     PARLIB_CHECK(u, "uthread_yield: not called from a uthread");
     Vcore *v = tls_vcore;
@@ -368,18 +370,19 @@ void yield_impl(bool save_state, void (*fn)(uthread *, void *), void *arg) {
         asan_switch_to(v->stack_lo,
                        static_cast<size_t>(v->stack_top - v->stack_lo),
                        !save_state);
-    if (save_state) {
+    if (!save_state) parlib_ctx_call_on(v->stack_top, fs, exit_on_vcore, u);
+    int rc =
         parlib_ctx_save_and_call(&u->sp, v->stack_top, fs, yield_on_vcore, u);
-        if (!own_tls) asan_switched();  // resumed, possibly on another vcore
-    } else {
-        parlib_ctx_call_on(v->stack_top, fs, exit_on_vcore, u);
-    }
+    if (!own_tls) asan_switched();  // resumed, possibly on another vcore
+    return rc;
 }
 
 }  // namespace
 
 // Called by the notification handler (event.cpp) on an interruptible uthread.
-void uthread_interrupt_yield() { yield_impl(true, interrupted_marker, nullptr); }
+void uthread_interrupt_yield() {
+    (void)yield_impl(true, interrupted_marker, nullptr);
+}
 
 }  // namespace parlib
 
@@ -505,7 +508,12 @@ struct uthread *current_uthread(void) {
 
 void uthread_yield(bool save_state, void (*yield_fn)(struct uthread *, void *),
                    void *arg) {
-    yield_impl(save_state, yield_fn, arg);
+    (void)yield_impl(save_state, yield_fn, arg);
+}
+
+int uthread_yield_status(void (*yield_fn)(struct uthread *, void *),
+                         void *arg) {
+    return yield_impl(true, yield_fn, arg);
 }
 
 void uthread_yield_to(struct uthread *next, bool save_state,
@@ -514,7 +522,7 @@ void uthread_yield_to(struct uthread *next, bool save_state,
 }
 
 void uthread_exit(void) {
-    yield_impl(false, nullptr, nullptr);
+    (void)yield_impl(false, nullptr, nullptr);
     __builtin_unreachable();
 }
 

@@ -1,6 +1,7 @@
 // fork_join.cpp: the fork-join scheduler (fork_join.h).
 //
-// State and locks: each hart has a run queue (Queue, own spinlock). The
+// State and locks: each hart has a run queue (Queue, own spinlock) and a
+// one-context slot for the context that yielded there last (see below). The
 // scheduler lock `Impl::lock` protects children, rr, live, the join waiters
 // and the unjoined-exited list; it may be held while lithe_hart_grant takes
 // the child's lithe lock (parent before child), and is released by the
@@ -52,6 +53,19 @@ using Spin = parlib::SpinLock;
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
+    // q.size(), written under `lock`, read without it: a hart whose queue
+    // looks empty skips the lock (a push racing with that read is from a
+    // foreign thread, and may as well have come later).
+    std::atomic<size_t> size{0};
+    // The context that yielded on this hart last, logically in front of `q`
+    // (where a yield put it before): it runs after every queued context, and
+    // thieves take it first. Only this hart stores into it (context_yield,
+    // hart context; harts sharing a queue, see my_queue, exchange instead);
+    // this hart and thieves take it with an exchange. A
+    // single context yielding on an otherwise idle hart (a spin-wait, the
+    // round trip bench_lithe measures) thus goes from context_yield to
+    // lithe_context_run with one locked instruction and no queue lock.
+    std::atomic<lithe_context_t *> yielded{nullptr};
     // Per hart, touched only by that hart in hart context (no lock): a
     // context yielded here, so the parent is owed a turn (turn_owed); a
     // child gave this hart back (returned), so our own contexts come first.
@@ -113,19 +127,35 @@ uint32_t next_rand() {
 
 // A hart's own queue. nq is lithe_num_harts() (fixed once lithe runs), so a
 // vcore id is below it; the modulo (an integer division, 20-40 cycles, twice
-// per context yield) is only for a scheduler made before lithe started.
-int my_queue(Impl *im) {
+// per context yield) is only for a scheduler made before lithe started,
+// whose queues harts may share (`*shared`).
+int my_queue(Impl *im, bool *shared = nullptr) {
     int v = vcore_id();
-    if (static_cast<unsigned>(v) < static_cast<unsigned>(im->nq)) return v;
+    bool own = static_cast<unsigned>(v) < static_cast<unsigned>(im->nq);
+    if (shared) *shared = !own;
+    if (own) return v;
     return v >= 0 ? v % im->nq : 0;
 }
 
+// The context in `q`'s yield slot, taken, or nullptr.
+lithe_context_t *take_yielded(Queue &q) {
+    if (!q.yielded.load(std::memory_order_relaxed)) return nullptr;
+    return q.yielded.exchange(nullptr, std::memory_order_acquire);
+}
+
+// This hart's next context: its newest queued one, else the one that
+// yielded here.
 lithe_context_t *pop_local(Queue &q) {
-    std::lock_guard<Spin> g(q.lock);
-    if (q.q.empty()) return nullptr;
-    lithe_context_t *c = q.q.back();
-    q.q.pop_back();
-    return c;
+    if (q.size.load(std::memory_order_relaxed)) {
+        std::lock_guard<Spin> g(q.lock);
+        if (!q.q.empty()) {
+            lithe_context_t *c = q.q.back();
+            q.q.pop_back();
+            q.size.store(q.q.size(), std::memory_order_relaxed);
+            return c;
+        }
+    }
+    return take_yielded(q);
 }
 
 // Takes the oldest context of `q` (lock held), or nullptr.
@@ -133,6 +163,7 @@ lithe_context_t *take_front(Queue &q) {
     if (q.q.empty()) return nullptr;
     lithe_context_t *c = q.q.front();
     q.q.pop_front();
+    q.size.store(q.q.size(), std::memory_order_relaxed);
     return c;
 }
 
@@ -149,6 +180,7 @@ lithe_context_t *steal(Impl *im) {
     bool busy = false;
     for (int k = 0; k < n; ++k) {
         Queue &q = im->queues[(start + k) % n];
+        if (lithe_context_t *c = take_yielded(q)) return c;
         if (!q.lock.try_lock()) {
             busy = true;
             continue;
@@ -257,19 +289,32 @@ extern "C" {
 
 // Puts a context of `s` on this hart's run queue (no request). A hart pops
 // its newest context (back) and thieves take the oldest (front); a context
-// that yields goes to the front, so it runs after the others instead of
-// being picked again at once (which starves whatever it waits for), and
-// marks the hart as owing the parent a turn.
+// that yields goes into the yield slot, in front of the queue, so it runs
+// after the others instead of being picked again at once (which starves
+// whatever it waits for), and marks the hart as owing the parent a turn.
+// The slot's previous context, if still there (this hart's hart_enter has
+// not run since: a lithe_context_yield_to, or a scheduler built on ours
+// that left before calling lithe_fj_hart_enter), moves to the queue's front.
 static void push(lithe_fj_sched_t *s, lithe_context_t *c, bool yielded) {
     Impl *im = impl_of(s);
-    Queue &q = im->queues[my_queue(im)];
-    std::lock_guard<Spin> g(q.lock);
-    if (yielded) {
-        q.q.push_front(c);
-        q.turn_owed = true;  // hart context on this hart (context_yield)
-    } else {
-        q.q.push_back(c);
+    bool shared;
+    Queue &q = im->queues[my_queue(im, &shared)];
+    if (yielded) {  // hart context on this hart (context_yield)
+        q.turn_owed = true;
+        lithe_context_t *prev = nullptr;
+        if (shared || q.yielded.load(std::memory_order_relaxed))
+            prev = q.yielded.exchange(c, std::memory_order_acq_rel);
+        else  // only this hart stores into the slot: still empty
+            q.yielded.store(c, std::memory_order_release);
+        if (!prev) return;
+        c = prev;
     }
+    std::lock_guard<Spin> g(q.lock);
+    if (yielded)
+        q.q.push_front(c);
+    else
+        q.q.push_back(c);
+    q.size.store(q.q.size(), std::memory_order_relaxed);
 }
 
 void lithe_fj_enqueue(lithe_fj_sched_t *s, lithe_context_t *c) {

@@ -3,7 +3,9 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <vector>
 
 #include "support/thread_stats.hpp"
 #include "support/fifo_sched.hpp"
@@ -26,6 +28,31 @@ TEST_CASE("spawn, yield and join many uthreads") {
         }));
     for (auto *t : ts) fifo::join(t);
     REQUIRE(sum == 4950);
+}
+
+// uthread_yield_status's 0 comes from the switch itself (the resume clears
+// eax; lithe_context_yield tail-calls it and returns what it returns). Both
+// resume paths must give it: with the control words known (the vcore's last
+// uthread yielded) and unknown (it exited), so uthreads that exit after a
+// few yields are mixed in; full-TLS and lightweight alike.
+TEST_CASE("uthread_yield_status returns 0 each time the uthread runs again") {
+    fifo::init();
+    std::atomic<int> runs{0}, nonzero{0};
+    std::vector<fifo::Thread *> ts;
+    for (int i = 0; i < 60; ++i)
+        ts.push_back(fifo::spawn(
+            [&, i] {
+                for (int k = 0; k < (i % 3 ? 200 : i % 7); ++k) {
+                    int rc = uthread_yield_status(
+                        [](uthread *u, void *) { fifo::enqueue(u); }, nullptr);
+                    runs.fetch_add(1, std::memory_order_relaxed);
+                    if (rc != 0) nonzero.fetch_add(1, std::memory_order_relaxed);
+                }
+            },
+            i % 2 == 0));
+    for (auto *t : ts) fifo::join(t);
+    REQUIRE(runs.load() >= 8000);
+    REQUIRE(nonzero.load() == 0);
 }
 
 // The TLS pool's keeper thread sleeps without a timeout once the pool is

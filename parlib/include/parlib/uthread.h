@@ -150,6 +150,15 @@ struct uthread *current_uthread(void);
 void uthread_yield(bool save_state, void (*yield_fn)(struct uthread *, void *),
                    void *arg);
 
+/* uthread_yield(true, yield_fn, arg), returning 0 when the uthread runs
+ * again: a wrapper that returns a status can end in `return
+ * uthread_yield_status(...)`, which compiles to a jump, so that the resumed
+ * uthread returns straight to the wrapper's caller. Each return right after
+ * a switch is mispredicted (~6 ns on the VM of docs/perf.md); lithe's
+ * context calls use this to save one per yield. */
+int uthread_yield_status(void (*yield_fn)(struct uthread *, void *),
+                         void *arg);
+
 /* Direct hand-off: like uthread_yield(save_state, yield_fn, arg) followed,
  * in vcore context, by run_uthread(next), but with one switch instead of two
  * (the FS base is written once, and only if it changes). `next` must be

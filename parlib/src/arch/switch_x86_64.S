@@ -25,7 +25,12 @@
  *  - the FS base is written only when the target's is nonzero; wrfsbase when
  *    parlib_have_fsgsbase, arch_prctl(ARCH_SET_FS) otherwise;
  *  - resumption ends in pop+jmp rather than ret: the return-stack predictor
- *    never matches a context switch, and a mispredicted ret costs more.
+ *    never matches a context switch, and a mispredicted ret costs more;
+ *  - a resumed parlib_ctx_save_and_call returns 0 (eax cleared), so a C
+ *    function can end in `return parlib_ctx_save_and_call(...)`, a jump:
+ *    the resumed context then continues in that function's caller, with
+ *    one return fewer after the switch (each such return is mispredicted,
+ *    ~6 ns on the EPYC VM of docs/perf.md).
  */
         .text
 
@@ -67,10 +72,10 @@ parlib_ctx_call_on:
         .cfi_endproc
         .size   parlib_ctx_call_on,.-parlib_ctx_call_on
 
-/* void parlib_ctx_save_and_call(void **save_sp, void *stack_top, uint64_t fs,
- *                               void (*fn)(void *), void *arg)
+/* int parlib_ctx_save_and_call(void **save_sp, void *stack_top, uint64_t fs,
+ *                              void (*fn)(void *), void *arg)
  * Saves the caller's context (stored in *save_sp), then behaves like
- * parlib_ctx_call_on(stack_top, fs, fn, arg). "Returns" when the saved
+ * parlib_ctx_call_on(stack_top, fs, fn, arg). "Returns" 0 when the saved
  * context is resumed with parlib_ctx_resume. */
         .globl  parlib_ctx_save_and_call
         .hidden parlib_ctx_save_and_call
@@ -136,6 +141,7 @@ parlib_ctx_resume:
         popq    %rbx
         popq    %rbp
         popq    %rcx
+        xorl    %eax, %eax             /* parlib_ctx_save_and_call's result */
         jmpq    *%rcx
         .cfi_endproc
         .size   parlib_ctx_resume,.-parlib_ctx_resume
@@ -177,6 +183,7 @@ parlib_ctx_resume_from:
         popq    %rbx
         popq    %rbp
         popq    %rcx
+        xorl    %eax, %eax             /* parlib_ctx_save_and_call's result */
         jmpq    *%rcx
         .cfi_endproc
         .size   parlib_ctx_resume_from,.-parlib_ctx_resume_from
