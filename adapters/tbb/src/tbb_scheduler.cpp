@@ -4,6 +4,8 @@
 // the unblock was made (a TBB master's context, a worker, a foreign thread).
 #include "tbb_scheduler.hpp"
 
+#include "stats.hpp"
+
 #include <lithe/lithe.hpp>
 
 #include <atomic>
@@ -40,6 +42,13 @@ TbbScheduler *TbbScheduler::instance() {
     g_instance.store(s, std::memory_order_release);
     g_ready.set();
     return s;
+}
+
+bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
+    TbbScheduler *s = g_instance.load(std::memory_order_acquire);
+    if (!s) return false;
+    out = s->stats();
+    return true;
 }
 
 // Makes the holder (owned by the caller's scheduler first), hands it to the
@@ -147,6 +156,7 @@ void TbbScheduler::context_unblock(lithe::Context &c) {
 }
 
 void TbbScheduler::context_yield(lithe::Context &c) {
+    counters.context_yields.fetch_add(1, std::memory_order_relaxed);
     lock_.lock();
     yielded_.push_back({&c, false});
     lock_.unlock();
