@@ -33,6 +33,12 @@
 # in phases, ending in barriers) runs only at the grains in
 # BENCH_COMPOSE_C_GRAINS (default: fine, where a phase's barrier meets
 # most often; the others add sweep time and show the same thing less).
+# BENCH_COMPOSE_ALT_LIBS=DIR (default: unset) also runs every lithe
+# (program, scenario) with LD_LIBRARY_PATH=DIR, in the same rotated
+# rounds: DIR holds another build's liblithe*.so and libparlib.so (the
+# programs find theirs through RUNPATH, which LD_LIBRARY_PATH overrides),
+# so two lithe builds are compared interleaved; its rows are labelled
+# "libs DIR" and get no verdicts.
 set -euo pipefail
 bin_dir=${1:?usage: bench_compose.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
@@ -58,6 +64,8 @@ if [ -n "$n" ]; then
     env_lithe+=(PARLIB_VCORES=$n OMP_NUM_THREADS=$n)
 fi
 c_grains=${BENCH_COMPOSE_C_GRAINS:-fine}
+alt=${BENCH_COMPOSE_ALT_LIBS:-}
+[ -z "$alt" ] || [ -d "$alt" ] || { echo "bench_compose.sh: BENCH_COMPOSE_ALT_LIBS=$alt is not a directory" >&2; exit 2; }
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 runs=()  # "grain program scenario"
@@ -68,6 +76,7 @@ for g in $grains; do
         for scen in a b c; do
             [ "$scen" = c ] && ! grep -qw "$g" <<<"$c_grains" && continue
             runs+=("$g $s $scen" "$g $l $scen")
+            [ -n "$alt" ] && runs+=("$g $l@alt $scen")
         done
     done
 done
@@ -77,14 +86,16 @@ for ((r = 0; r < rounds; ++r)); do
         read -r grain prog scen <<<"${runs[$(( (k + r) % ${#runs[@]} ))]}"
         case "$prog" in lithe*) e=("${env_lithe[@]}") ;; *) e=("${env_stock[@]}") ;; esac
         [ "$scen" = seq ] && e=()
-        echo "$grain $prog $scen $(env "${e[@]}" "$bin_dir/bench_compose_$prog" "$scen" "$grain")" >>"$raw"
+        [ "${prog%@alt}" != "$prog" ] && e+=(LD_LIBRARY_PATH="$alt")
+        echo "$grain $prog $scen $(env "${e[@]}" "$bin_dir/bench_compose_${prog%@alt}" "$scen" "$grain")" >>"$raw"
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$raw" "$rounds" "$(nproc)" "${n:-$(nproc)}" "$load_before" "$load_after" \
+ALT="$alt" python3 - "$raw" "$rounds" "$(nproc)" "${n:-$(nproc)}" "$load_before" "$load_after" \
     "$grains" "$grain_table" "${pairs[@]}" <<'EOF'
-import statistics as st, sys
+import os, statistics as st, sys
 raw, rounds, cpus, width, lb, la, grains, gtab = sys.argv[1:9]
+alt = os.environ["ALT"]
 rounds, cpus = int(rounds), int(cpus)
 grains = grains.split()
 shape = {f[0]: tuple(int(x) for x in f[1:]) for f in (l.split() for l in gtab.splitlines())}
@@ -99,6 +110,8 @@ names = {"a": "(a) tbb::parallel_for -> omp parallel for", "b": "(b) omp paralle
          "c": "(c) omp parallel { omp for per 8 tasks } -> tbb::parallel_for"}
 runtime = {"gomp": "stock (libtbb + libgomp)", "lithe": "lithe (gcc)",
            "libomp": "stock (libtbb + libomp)", "lithe_clang": "lithe (clang)"}
+for l in ("lithe", "lithe_clang"):
+    runtime[l + "@alt"] = f"{runtime[l]}, libs {alt}"
 compiler = {"gomp": "gcc", "libomp": "clang"}
 wdesc = f"width {width} (OMP_NUM_THREADS{'' if width == str(cpus) else ', PARLIB_VCORES'})"
 print(f"{rounds} rounds, medians; {cpus} CPUs; {wdesc}; load average before {lb}, after {la}.")
@@ -125,7 +138,7 @@ for g in grains:
         if (g, pairs[0][0], s) not in rows:
             continue
         for stock, lithe in pairs:
-            for lab in (stock, lithe):
+            for lab in (stock, lithe) + ((lithe + "@alt",) if alt else ()):
                 k = (g, lab, s)
                 print(f"| {names[s]} | {runtime[lab]} | {med(k,0):.3f} | {med(k,1):.3f} | "
                       f"{med(k,1)/med((g, stock, 'seq'), 1):.2f} | {med(k,2):.0f} | "

@@ -2,9 +2,12 @@
 // (LITHE_TBB_REPORT=1). Owns the process-wide counters.
 //
 // The report runs as a library destructor, i.e. during exit() after main
-// returned; it only reads atomics and writes one line to stderr.
+// returned; it only reads atomics and writes to stderr: one line on whether
+// TBB ran on lithe (tests match it) and, if the TBB scheduler exists, one
+// on where its harts went (for benchmarks: docs/perf.md).
 #include "lithe/tbb.h"
 #include "stats.hpp"
+#include "tbb_scheduler.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +30,8 @@ extern "C" void lithe_tbb_get_stats(struct lithe_tbb_stats *out) {
     out->jobs = counters.jobs.load(std::memory_order_relaxed);
     out->process_calls = counters.process_calls.load(std::memory_order_relaxed);
     out->peak_workers = counters.peak_workers.load(std::memory_order_relaxed);
+    out->spin_kernel_yields =
+        counters.spin_kernel_yields.load(std::memory_order_relaxed);
     out->refused = counters.refused.load(std::memory_order_relaxed);
     out->foreign_start = counters.foreign_start.load(std::memory_order_relaxed);
 }
@@ -57,4 +62,20 @@ __attribute__((destructor)) static void lithe_tbb_report() {
                      (unsigned long long)s.jobs,
                      (unsigned long long)s.process_calls,
                      (unsigned long long)s.peak_workers);
+    // Where the harts went: lithe's accounting of the TBB scheduler and of
+    // the base (benchmarks/bench_compose, docs/perf.md).
+    struct lithe_sched_stats t {}, b {};
+    if (!lithe_tbb::TbbScheduler::sched_stats(t)) return;
+    lithe_sched_stats(lithe_sched_base(), &b);
+    std::fprintf(stderr,
+                 "lithe_tbb: TBB scheduler: hart time %.1f ms, grants %llu, "
+                 "hart yields %llu, context yields %llu (kernel yields %llu), "
+                 "parks %llu, wakes %llu; base: hart time %.1f ms, grants made %llu\n",
+                 t.hart_time_ns * 1e-6, (unsigned long long)t.grants_received,
+                 (unsigned long long)t.yields,
+                 (unsigned long long)counters.context_yields.load(),
+                 (unsigned long long)s.spin_kernel_yields,
+                 (unsigned long long)counters.parks.load(),
+                 (unsigned long long)counters.wakes.load(),
+                 b.hart_time_ns * 1e-6, (unsigned long long)b.grants_made);
 }

@@ -63,6 +63,7 @@ void Server::adjust_job_count_estimate(int delta) {
         }
         lock_.unlock();
         if (wake) {
+            counters.wakes.fetch_add(1, std::memory_order_relaxed);
             wake->unblock();
         } else if (make) {
             if (lithe_context_self()) {
@@ -121,6 +122,7 @@ void Server::park(Worker &w) {
         lock_.lock();
         bool stay = !closing() && slack_.load(std::memory_order_relaxed) < 0;
         if (stay) {
+            counters.parks.fetch_add(1, std::memory_order_relaxed);
             slack_.fetch_add(1, std::memory_order_relaxed);
             w.next_idle = idle_;
             idle_ = &w;

@@ -4,7 +4,12 @@
 // the unblock was made (a TBB master's context, a worker, a foreign thread).
 #include "tbb_scheduler.hpp"
 
+#include "stats.hpp"
+
 #include <lithe/lithe.hpp>
+
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -40,6 +45,13 @@ TbbScheduler *TbbScheduler::instance() {
     g_instance.store(s, std::memory_order_release);
     g_ready.set();
     return s;
+}
+
+bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
+    TbbScheduler *s = g_instance.load(std::memory_order_acquire);
+    if (!s) return false;
+    out = s->stats();
+    return true;
 }
 
 // Makes the holder (owned by the caller's scheduler first), hands it to the
@@ -116,11 +128,25 @@ void TbbScheduler::reap() {
 // spinning with sched_yield, sched_yield_guard.cpp) runs only after the
 // hart has been back to the base once, so that what it waits for (a master
 // elsewhere in the tree) can run even with one hart.
+//
+// When a yielded context is all there is to run here after its pass, the
+// rest of the tree had nothing for the hart (the base ran none of its own
+// contexts on it and granted it back): the context is a spinner (TBB's idle
+// backoff: prolonged_pause, then sched_yield ~100 times per idle spell)
+// and would only spin on. Its sched_yield asked to let other threads run,
+// so the vcore first yields its kernel thread, as TBB's own worker thread
+// would have: with more vcores than CPUs the CPU goes to vcores doing work;
+// on a CPU with nothing else runnable it returns at once. Without it,
+// spinning workers held CPUs the working vcores needed: bench_compose (c)
+// at 4 vcores on 2 CPUs burnt ~2.6x the work's CPU time, ~1.1x with it
+// (docs/perf.md). Raw system call: libc's name is interposed (it yields a
+// context; this is hart context).
 void TbbScheduler::hart_enter() {
     reap();
     grant_to_children();  // returns if no child wants the hart
     lock_.lock();
     lithe::Context *next = nullptr;
+    bool spinner = false;
     if (!queue_.empty()) {
         next = queue_.front();
         queue_.pop_front();
@@ -128,11 +154,16 @@ void TbbScheduler::hart_enter() {
         if (yielded_.front().passed) {
             next = yielded_.front().ctx;
             yielded_.pop_front();
+            spinner = true;
         } else {
             yielded_.front().passed = true;
         }
     }
     lock_.unlock();
+    if (spinner) {
+        counters.spin_kernel_yields.fetch_add(1, std::memory_order_relaxed);
+        syscall(SYS_sched_yield);
+    }
     if (next) next->run();
     lithe::hart_yield();
 }
@@ -147,6 +178,7 @@ void TbbScheduler::context_unblock(lithe::Context &c) {
 }
 
 void TbbScheduler::context_yield(lithe::Context &c) {
+    counters.context_yields.fetch_add(1, std::memory_order_relaxed);
     lock_.lock();
     yielded_.push_back({&c, false});
     lock_.unlock();

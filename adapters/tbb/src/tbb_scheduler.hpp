@@ -54,6 +54,10 @@ class TbbScheduler final : public lithe::Scheduler {
     // soon. Callable anywhere, also on foreign threads.
     void defer(std::function<void()> fn);
 
+    // lithe's accounting of the scheduler (hart time, grants, yields);
+    // false if it was never made. Callable anywhere (a racy snapshot).
+    static bool sched_stats(struct lithe_sched_stats &out);
+
   private:
     TbbScheduler() = default;
     bool start();
