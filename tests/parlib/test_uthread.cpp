@@ -70,14 +70,20 @@ TEST_CASE("the TLS pool keeper does not wake up while the process is idle") {
         before = thread_stats::voluntary_switches_of("parlib-keeper");
     }
     REQUIRE(before >= 0);
-    // Let it finish gathering and refilling, then watch it idle.
+    // Let it finish gathering and refilling: it is done when it sleeps in
+    // a futex wait without a timeout and has not switched for 100 ms (a
+    // wake-up it was sent may not have run yet under load). A keeper that
+    // polled with a timeout never gets there.
     long settled = before;
-    for (int i = 0; i < 50; ++i) {
+    int quiet = 0;
+    for (int i = 0; i < 500 && quiet < 5; ++i) {
         usleep(20000);
         long now = thread_stats::voluntary_switches_of("parlib-keeper");
-        if (now == settled) break;
+        bool asleep = thread_stats::in_untimed_futex_wait("parlib-keeper");
+        quiet = asleep && now == settled ? quiet + 1 : 0;
         settled = now;
     }
+    REQUIRE(quiet == 5);
     usleep(200000);
     INFO("keeper wake-ups in 200 ms of idleness");
     REQUIRE(thread_stats::voluntary_switches_of("parlib-keeper") - settled == 0);

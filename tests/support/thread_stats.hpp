@@ -32,4 +32,27 @@ inline long voluntary_switches_of(const char *name) {
     return n;
 }
 
+// The thread named `name` is blocked in a futex wait without a timeout
+// (/proc/.../syscall: number 202, fourth argument NULL), i.e. it sleeps
+// until someone wakes it rather than for a while.
+inline bool in_untimed_futex_wait(const char *name) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return false;
+    bool r = false;
+    while (dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string dir = std::string("/proc/self/task/") + e->d_name;
+        std::ifstream comm(dir + "/comm");
+        std::string c;
+        std::getline(comm, c);
+        if (c != name) continue;
+        std::ifstream sc(dir + "/syscall");
+        std::string nr, a1, a2, a3, a4;
+        sc >> nr >> a1 >> a2 >> a3 >> a4;
+        r = nr == "202" && a4 == "0x0";
+    }
+    closedir(d);
+    return r;
+}
+
 }  // namespace thread_stats
