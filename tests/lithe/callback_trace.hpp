@@ -19,6 +19,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -88,7 +90,14 @@ inline bool read(size_t from, std::vector<std::pair<size_t, Rec>> &out) {
     return true;
 }
 
+// Record i; a record past the capacity was dropped: that stops the test
+// with a message instead of reading past the buffer.
 inline Rec at(size_t i) {
+    if (i >= kCap) {
+        fprintf(stderr, "callback_trace: record %zu is past the trace's capacity (%zu)\n",
+                i, kCap);
+        abort();
+    }
     while (!g_slots[i].ready.load(std::memory_order_acquire))
         __builtin_ia32_pause();
     return g_slots[i].r;
