@@ -116,6 +116,20 @@ int main(void) {
     CHECK(s == T * (T - 1) / 2 && p == (1L << (T / 2)) && mx == T - 1);
     CHECK(d == 0.5 * T);
 
+    /* A worksharing reduction without nowait (clang: __kmpc_reduce, whose
+     * scalar combines may be atomic, then __kmpc_end_reduce): every member
+     * sees the complete result right after the loop, in every round. */
+    long ws = 0;
+    int ws_bad = 0;
+#pragma omp parallel num_threads(T) reduction(+ : ws_bad)
+    for (int r = 1; r <= 50; ++r) {
+#pragma omp for reduction(+ : ws)
+        for (int i = 0; i < 4 * T; ++i) ws += 1;
+        ws_bad += ws != 4L * T * r;
+#pragma omp barrier
+    }
+    CHECK(ws_bad == 0 && ws == 4L * T * 50);
+
     /* omp_get_wtime is monotonic and has a sensible tick. */
     double t0 = omp_get_wtime(), t1 = omp_get_wtime();
     CHECK(t1 >= t0 && omp_get_wtick() > 0 && omp_get_wtick() < 1);

@@ -50,6 +50,9 @@ uint64_t now_ns();
 bool team_oversubscribed();
 template <class F>
 bool spin_until(F cond) {
+    // Most waits end at once (an uncontended Mutex, a reduction's lock):
+    // no clock read for those.
+    if (cond()) return true;
     uint64_t budget = spin_budget_ns();
     if (budget == 0 || team_oversubscribed()) return cond();
     uint64_t deadline = now_ns() + budget;
