@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <dirent.h>
 
+#include "main_check.hpp"
+
 namespace {
 
 int count_threads() {
@@ -28,15 +30,6 @@ int count_threads() {
     closedir(d);
     return n;
 }
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return 1;                                                      \
-        }                                                                  \
-    } while (0)
 
 std::atomic<int> outside_lithe{0};  // task bodies not in a lithe context
 std::atomic<int> on_workers{0};     // task bodies in a context != main

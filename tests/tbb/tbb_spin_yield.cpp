@@ -22,14 +22,7 @@
 #include <cstdio>
 #include <thread>
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return 1;                                                      \
-        }                                                                  \
-    } while (0)
+#include "main_check.hpp"
 
 int main() {
     CHECK(lithe_context_self() != nullptr);
