@@ -12,14 +12,9 @@
 #include <cstdio>
 #include <cstring>
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,    \
-                         __LINE__, #cond);                                 \
-            return false;                                                  \
-        }                                                                  \
-    } while (0)
+#include "check_or_return.hpp"
+
+#define CHECK(cond) CHECK_OR_RETURN(cond, false)
 
 namespace named_checks {
 

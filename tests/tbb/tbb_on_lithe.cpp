@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <dirent.h>
 
-#include "main_check.hpp"
+#include "check_or_return.hpp"
+
+#define CHECK CHECK_IN_MAIN
 
 namespace {
 

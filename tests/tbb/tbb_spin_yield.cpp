@@ -22,7 +22,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "main_check.hpp"
+#include "check_or_return.hpp"
+
+#define CHECK CHECK_IN_MAIN
 
 int main() {
     CHECK(lithe_context_self() != nullptr);
