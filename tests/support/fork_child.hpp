@@ -18,15 +18,15 @@
 // kernel thread while it waits.
 #pragma once
 
-#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <string>
+
+#include "child_output.hpp"
 
 namespace forkchild {
 
@@ -37,12 +37,6 @@ struct Result {
     std::string err;    // the deciding child's stderr
     bool aborted() const { return !hung && WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT; }
 };
-
-inline long now_ms() {
-    timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000;
-}
 
 // Runs f() in a child (no core dump, SIGABRT at its default action), which
 // exits 0 if f returns.
@@ -64,22 +58,7 @@ Result run(F &&f, int timeout_ms = 10000, int attempts = 3) {
         }
         close(p[1]);
         r.err.clear();
-        r.hung = false;
-        long deadline = now_ms() + timeout_ms;
-        for (;;) {
-            long left = deadline - now_ms();
-            if (left <= 0) {
-                r.hung = true;
-                kill(pid, SIGKILL);
-                break;
-            }
-            pollfd pf{p[0], POLLIN, 0};
-            if (poll(&pf, 1, static_cast<int>(left)) <= 0) continue;  // timeout, EINTR
-            char buf[512];
-            ssize_t n = read(p[0], buf, sizeof buf);
-            if (n <= 0) break;  // EOF: the child is gone
-            r.err.append(buf, static_cast<size_t>(n));
-        }
+        r.hung = child_output::read_until_eof(p[0], pid, timeout_ms, r.err);
         close(p[0]);
         while (waitpid(pid, &r.status, 0) < 0 && errno == EINTR) {
         }

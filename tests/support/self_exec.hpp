@@ -9,10 +9,7 @@
 #pragma once
 
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -20,6 +17,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "child_output.hpp"
 
 extern char **environ;
 
@@ -32,12 +31,6 @@ struct Result {
     int signal = 0;       // killed by this signal (not by our timeout)
     std::string output;   // stdout and stderr, interleaved
 };
-
-inline long now_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 // `env` entries are "NAME=value"; they replace inherited ones.
 inline Result run(const std::string &test_name,
@@ -69,21 +62,7 @@ inline Result run(const std::string &test_name,
         _exit(127);
     }
     close(fds[1]);
-    long deadline = now_ms() + timeout_ms;
-    for (;;) {
-        long left = deadline - now_ms();
-        if (left <= 0) {
-            r.timed_out = true;
-            kill(pid, SIGKILL);
-            break;
-        }
-        pollfd p{fds[0], POLLIN, 0};
-        if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-        char buf[4096];
-        ssize_t n = read(fds[0], buf, sizeof buf);
-        if (n <= 0) break;  // EOF: the child exited (or closed its output)
-        r.output.append(buf, static_cast<size_t>(n));
-    }
+    r.timed_out = child_output::read_until_eof(fds[0], pid, timeout_ms, r.output);
     int st = 0;
     waitpid(pid, &st, 0);
     close(fds[0]);
