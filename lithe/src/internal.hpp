@@ -5,7 +5,10 @@
 // context, except `current`, which tools read racily (lithe_hart_owner).
 // Scheduler bookkeeping fields in struct lithe_sched are atomics accessed
 // with __atomic builtins; `lock` (a spinlock word) orders a grant's
-// state check against lithe_sched_exit marking the scheduler EXITING.
+// state check against lithe_sched_exit marking the scheduler EXITING. The
+// struct's first cache line is read on every callback and context yield,
+// the second is written on every hart transfer (lithe.h): a new field goes
+// to the line of the paths that touch it.
 // Lock order: a scheduler's own lock may be held while taking a child's
 // `lock`, never the reverse.
 #pragma once
@@ -13,6 +16,7 @@
 #include <lithe/lithe.h>
 #include <parlib/vcore.h>
 
+#include <cstddef>
 #include <cstdint>
 
 // Internal to liblithe: hidden, so that calls between its files (here(),
@@ -20,6 +24,10 @@
 #pragma GCC visibility push(hidden)
 
 namespace lithe {
+
+static_assert(offsetof(lithe_sched, lock) == 64 && sizeof(lithe_sched) == 128,
+              "struct lithe_sched: one line read per callback, one written "
+              "per hart transfer");
 
 enum SchedState : uint32_t { kInit = 0, kEntered = 1, kExiting = 2, kExited = 3 };
 

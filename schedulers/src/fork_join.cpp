@@ -52,13 +52,17 @@ namespace {
 // Queue and scheduler locks: parlib's spinlock (never blocks a hart).
 using Spin = parlib::SpinLock;
 
+// Three lines: thieves lock `lock` and read the deque (line 0); this hart
+// reads `size` on every context yield (line 1, written only with the
+// deque); this hart writes the yield slot and its flags on every context
+// yield (line 2).
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
     // q.size(), written under `lock`, read without it: a hart whose queue
     // looks empty skips the lock (a push racing with that read is from a
     // foreign thread, and may as well have come later).
-    std::atomic<size_t> size{0};
+    alignas(64) std::atomic<size_t> size{0};
     // The context that yielded on this hart last, logically in front of `q`
     // (where a yield put it before): it runs after every queued context, and
     // thieves take it first. Only this hart stores into it (context_yield,
@@ -67,7 +71,9 @@ struct alignas(64) Queue {
     // single context yielding on an otherwise idle hart (a spin-wait, the
     // round trip bench_lithe measures) thus goes from context_yield to
     // lithe_context_run with one locked instruction and no queue lock.
-    std::atomic<lithe_context_t *> yielded{nullptr};
+    // Thieves see it even while this hart is about to run it again (see
+    // "Yielded contexts can move" in docs/lithe.md for why).
+    alignas(64) std::atomic<lithe_context_t *> yielded{nullptr};
     // Per hart, touched only by that hart in hart context (no lock): a
     // context yielded here, so the parent is owed a turn (turn_owed); a
     // child gave this hart back (returned), so our own contexts come first.
@@ -382,7 +388,7 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     Impl *im = impl_of(s);
     Queue &mine = im->queues[my_queue(im)];
     bool returned = mine.returned;
-    mine.returned = false;
+    if (returned) mine.returned = false;  // no store per context yield
     if (mine.turn_owed) {
         mine.turn_owed = false;
         if (parent_turn(self)) lithe_hart_yield();

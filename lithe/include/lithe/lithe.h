@@ -102,24 +102,36 @@ struct lithe_sched_stats {
 
 /* Embedded (first) in a runtime's scheduler struct. Every field is lithe's
  * (the runtime reads them only through the API); the bookkeeping is inline
- * so that initialising a scheduler never allocates. */
+ * so that initialising a scheduler never allocates.
+ *
+ * Two cache lines. The first holds what every callback dispatch and every
+ * grant decision reads (a fork-join context yield reads its scheduler's and
+ * its parent's `requested` and `subtree_harts` to decide the parent's turn):
+ * it changes when demand changes or a hart enters or leaves this
+ * scheduler's own subtree. The second holds what each hart transfer writes
+ * and nothing on those paths reads: the lock, `harts`, and the statistics.
+ * In one line, a hart bouncing in and out of a scheduler (no work, requests
+ * outstanding) invalidated the line another hart's yield reads ~10 times
+ * per bounce: fork-join context yields cost ~40 ns more next to such a hart
+ * (docs/perf.md, session 6). */
 struct lithe_sched {
     const struct lithe_sched_funcs *funcs;
     lithe_sched_t *parent;
     lithe_context_t *main_context; /* promoted caller while entered */
     lithe_context_t *entered_from; /* the parent's context that entered */
     uint32_t state;                /* lithe's: init/entered/exiting/exited */
-    uint32_t lock;                 /* lithe's: orders grant vs exit */
-    int32_t harts;
     int32_t subtree_harts;
     int32_t children;
     int64_t requested;
+    /* written on every hart transfer (see above) */
+    uint32_t lock __attribute__((aligned(64))); /* orders grant vs exit */
+    int32_t harts;
     int64_t contexts;
     uint64_t hart_time_ns;
     uint64_t grants_received;
     uint64_t grants_made;
     uint64_t yields;
-};
+} __attribute__((aligned(64)));
 
 /* Embedded (first) in a runtime's context struct. Fields are lithe's. */
 struct lithe_context {
