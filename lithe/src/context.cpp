@@ -221,9 +221,9 @@ int lithe_context_yield_to(lithe_context_t *next) {
                       "lithe_context_yield_to: context %llu is not runnable "
                       "(exited or cleaned up)", (unsigned long long)next->id);
     // parlib claims `next` (a racing run aborts there, naming the call),
-    // then runs context_yield in hart context on next's stack.
-    uthread_yield_to(next->u, true, yield_on_hart, nullptr);
-    return LITHE_OK;
+    // then runs context_yield in hart context on next's stack. A tail call,
+    // as in lithe_context_yield.
+    return uthread_yield_to_status(next->u, yield_on_hart, nullptr);
 }
 
 int lithe_context_exit(void) {

@@ -304,8 +304,10 @@ void handoff_via_vcore(void *p) {
     resume_claimed(h.v, h.to);
 }
 
-void yield_to_impl(bool save_state, uthread *next,
-                   void (*fn)(uthread *, void *), void *arg) {
+// Returns 0 once the caller runs again (save_state), as yield_impl does,
+// so uthread_yield_to_status can be tail-called.
+int yield_to_impl(bool save_state, uthread *next,
+                  void (*fn)(uthread *, void *), void *arg) {
     uthread *u = tls_self;
     PARLIB_CHECK(u, "uthread_yield_to: not called from a uthread");
     PARLIB_CHECK(next && next != u,
@@ -345,12 +347,10 @@ void yield_to_impl(bool save_state, uthread *next,
             tls_self = nullptr;  // the vcore's TLS: no uthread runs on it now
         }
     }
-    if (save_state) {
-        parlib_ctx_save_and_call(&u->sp, top, fs, cont, &h);
-        if (!from_own) asan_switched();  // resumed, possibly on another vcore
-    } else {
-        parlib_ctx_call_on(top, fs, cont, &h);
-    }
+    if (!save_state) parlib_ctx_call_on(top, fs, cont, &h);
+    int rc = parlib_ctx_save_and_call(&u->sp, top, fs, cont, &h);
+    if (!from_own) asan_switched();  // resumed, possibly on another vcore
+    return rc;
 }
 
 // Returns 0 once the uthread runs again (save_state), from the switch itself
@@ -518,7 +518,13 @@ int uthread_yield_status(void (*yield_fn)(struct uthread *, void *),
 
 void uthread_yield_to(struct uthread *next, bool save_state,
                       void (*yield_fn)(struct uthread *, void *), void *arg) {
-    yield_to_impl(save_state, next, yield_fn, arg);
+    (void)yield_to_impl(save_state, next, yield_fn, arg);
+}
+
+int uthread_yield_to_status(struct uthread *next,
+                            void (*yield_fn)(struct uthread *, void *),
+                            void *arg) {
+    return yield_to_impl(true, next, yield_fn, arg);
 }
 
 void uthread_exit(void) {

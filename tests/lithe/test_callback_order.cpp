@@ -196,9 +196,10 @@ TEST_CASE("sched_exit returns only once the child holds no other hart") {
         released = mark(1);
         g_release = true;
     });
-    // The exit drain loop (the main context yields until C's other hart is
-    // back) runs hart_enter/context_yield as fast as it can for ~30 ms: keep
-    // only what this test orders, or the trace overflows.
+    // For the ~30 ms the exit waits, its main context is parked (no
+    // callbacks of its own), but the other harts keep passing through P and
+    // the base: keep only what this test orders, so that the indices below
+    // come from this exit alone.
     size_t m1, m2;
     {
         MaskGuard only(trace::bit(trace::Ev::ChildExit) |

@@ -178,6 +178,13 @@ int uthread_yield_status(void (*yield_fn)(struct uthread *, void *),
 void uthread_yield_to(struct uthread *next, bool save_state,
                       void (*yield_fn)(struct uthread *, void *), void *arg);
 
+/* uthread_yield_to(next, true, yield_fn, arg), returning 0 when the caller
+ * runs again: the hand-off's uthread_yield_status (a wrapper can end in a
+ * jump to it). */
+int uthread_yield_to_status(struct uthread *next,
+                            void (*yield_fn)(struct uthread *, void *),
+                            void *arg);
+
 /* Ends the calling uthread (as if its entry returned). */
 __attribute__((noreturn)) void uthread_exit(void);
 
