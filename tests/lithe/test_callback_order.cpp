@@ -197,7 +197,7 @@ TEST_CASE("sched_exit returns only once the child holds no other hart") {
         g_release = true;
     });
     // For the ~30 ms the exit waits, its main context is parked (no
-    // callbacks of its own), but the other harts keep passing through P and
+    // callbacks of its own), but other harts may still pass through P and
     // the base: keep only what this test orders, so that the indices below
     // come from this exit alone.
     size_t m1, m2;
