@@ -85,6 +85,7 @@ struct alignas(64) Queue {
     // child gave this hart back (returned), so our own contexts come first.
     bool turn_owed = false;
     bool returned = false;
+    bool was_away = false;  // `away` is set: this hart's copy, read per entry
     // This hart is giving the parent its turn, or has not come back since:
     // the slot is visible (see give_turn). Written by this hart only.
     alignas(64) std::atomic<bool> away{false};
@@ -327,9 +328,11 @@ bool parent_turn(lithe_sched_t *self) {
 // (tests/lithe/test_stress.cpp, spurious trylock).
 void give_turn(lithe_sched_t *self, Queue &mine) {
     if (!parent_turn(self)) return;
+    mine.was_away = true;
     mine.away.store(true, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (parent_turn(self)) lithe_hart_yield();  // back: hart_enter clears it
+    mine.was_away = false;
     mine.away.store(false, std::memory_order_relaxed);
 }
 
@@ -431,8 +434,10 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     Queue &mine = im->queues[my_queue(im)];
     bool returned = mine.returned;
     if (returned) mine.returned = false;  // no store per context yield
-    if (mine.away.load(std::memory_order_relaxed))
+    if (mine.was_away) {
+        mine.was_away = false;
         mine.away.store(false, std::memory_order_relaxed);
+    }
     if (mine.turn_owed) {
         mine.turn_owed = false;
         give_turn(self, mine);
