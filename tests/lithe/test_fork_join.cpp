@@ -173,6 +173,49 @@ TEST_CASE("fork-join: yielding lets the other contexts run") {
 }
 
 namespace {
+// X yields right after making Y, so Y (queued on X's hart) runs there first
+// and busy-waits, without yielding, for X to run again.
+std::atomic<bool> g_x_again{false}, g_y_gave_up{false};
+lithe_fj_sched_t *g_xy_sched = nullptr;
+void y_waits_for_x(void *) {
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!g_x_again.load())
+        if (std::chrono::steady_clock::now() > end) {
+            g_y_gave_up = true;
+            return;
+        }
+}
+void x_makes_y_and_yields(void *) {
+    lithe_fj_context_create(g_xy_sched, 0, y_waits_for_x, nullptr);
+    lithe_context_yield();
+    g_x_again = true;
+}
+}  // namespace
+
+// A yielded context is hidden from thieves while its hart is about to run
+// it; a queued context that runs first on that hart must make it visible
+// again, or it waits for whatever runs there (here: for ever, as Y waits
+// for it), with another hart idle. Needs a second hart.
+TEST_CASE("fork-join: a yielded context that a queued one overtakes can be "
+          "stolen") {
+    if (lithe_num_harts() < 2) {
+        WARN("needs 2 harts (PARLIB_VCORES >= 2)");
+        return;
+    }
+    g_x_again = false;
+    g_y_gave_up = false;
+    g_xy_sched = lithe_fj_sched_create();
+    REQUIRE(lithe_sched_enter(&g_xy_sched->sched) == LITHE_OK);
+    REQUIRE(lithe_fj_context_create(g_xy_sched, 0, x_makes_y_and_yields,
+                                    nullptr));
+    lithe_fj_sched_join_all(g_xy_sched);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(g_xy_sched);
+    CHECK_FALSE(g_y_gave_up.load());
+    CHECK(g_x_again.load());
+}
+
+namespace {
 // A child's context spin-waits (lithe_context_yield) for a flag that only a
 // context of the parent scheduler sets: the pattern of OpenMP members in
 // sched_yield while the work they wait for is queued elsewhere in the tree.
