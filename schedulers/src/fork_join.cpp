@@ -52,11 +52,11 @@ namespace {
 // Queue and scheduler locks: parlib's spinlock (never blocks a hart).
 using Spin = parlib::SpinLock;
 
-// Four lines: thieves lock `lock` and read the deque (line 0); this hart
-// reads `size` on every context yield (line 1, written only with the
-// deque); this hart writes the yield slot and its flags on every context
-// yield (line 2), which thieves leave alone while this hart is ours and
-// not `away` (line 3, written when this hart leaves with the slot full).
+// Separate cache lines: thieves lock `lock` and read the deque; this hart
+// reads `size` on every context yield (written only with the deque); this
+// hart writes the yield slot and its flags on every context yield, a line
+// thieves leave alone while this hart is ours and not `away` (its own
+// line, written when this hart leaves with the slot full).
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
@@ -201,9 +201,10 @@ lithe_context_t *take_front(Queue &q) {
 // trylock).
 //
 // A yield slot is skipped, without reading its line, while its hart is
-// ours and not away (Queue::yielded). Such a hart is bound to run it; the
-// one way it leaves first, the parent's turn, re-checks after raising
-// `away` (give_turn).
+// ours and not away (Queue::yielded). Such a hart runs it next, unless it
+// leaves first: to a child (serve_children), which gives the hart back,
+// the slot visible meanwhile; or to the parent for its turn, which decides
+// again after raising `away` (give_turn).
 lithe_context_t *steal(lithe_sched_t *self, Impl *im) {
     int n = im->nq, start = static_cast<int>(next_rand() % n);
     bool busy = false;
