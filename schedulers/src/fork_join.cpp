@@ -53,10 +53,10 @@ namespace {
 using Spin = parlib::SpinLock;
 
 // Separate cache lines: thieves lock `lock` and read the deque; this hart
-// reads `size` on every context yield (written only with the deque); this
-// hart writes the yield slot and its flags on every context yield, a line
-// thieves leave alone while this hart is ours and not `away` (its own
-// line, written when this hart leaves with the slot full).
+// reads `size` and writes the yield slot and its flags on every context
+// yield, a line thieves leave alone while this hart is ours and not `away`
+// (`size` changes only with the deque); `away` has its own line, written
+// when this hart leaves with the slot full.
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
@@ -79,7 +79,7 @@ struct alignas(64) Queue {
     // (docs/perf.md, session 6). It becomes visible when this hart leaves
     // (lithe_hart_owner changes, or `away` for the parent's turn) and when
     // a queued context overtakes it (pop_local moves it to the deque).
-    alignas(64) std::atomic<lithe_context_t *> yielded{nullptr};
+    std::atomic<lithe_context_t *> yielded{nullptr};
     // Per hart, touched only by that hart in hart context (no lock): a
     // context yielded here, so the parent is owed a turn (turn_owed); a
     // child gave this hart back (returned), so our own contexts come first.
