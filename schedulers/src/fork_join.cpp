@@ -74,9 +74,9 @@ struct alignas(64) Queue {
     // locked instruction and no queue lock.
     // Hidden from thieves (steal) while this hart is ours and not away: it
     // runs the slot at its next hart_enter, and a thief reading the line
-    // made this hart's next store to it a cache miss, ~130 ns per visit of
-    // a hart idling in this scheduler, several times the yield itself
-    // (docs/perf.md, session 6). It becomes visible when this hart leaves
+    // made this hart's next store to it a cache miss (up to ~130 ns per
+    // visit of a hart idling in this scheduler, more than the yield
+    // itself; docs/perf.md, session 6). It becomes visible when this hart leaves
     // (lithe_hart_owner changes, or `away` for the parent's turn) and when
     // a queued context overtakes it (pop_local moves it to the deque).
     std::atomic<lithe_context_t *> yielded{nullptr};
