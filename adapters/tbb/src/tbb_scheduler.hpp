@@ -13,8 +13,8 @@
 // queues the job with defer() and the holder, a context of ours, runs it.
 //
 // Request accounting (docs/writing-a-scheduler.md): +1 when a context is
-// made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
-// on yield. The holder's first block takes the sum to -1, so the sum is
+// made runnable (adopted or unblocked), -1 when it blocks, starts a rest
+// (hart_enter) or exits, nothing on yield. The holder's first block takes the sum to -1, so the sum is
 // "runnable contexts (workers, the holder when woken) - 1" plus forwarded
 // requests of children
 // (schedulers entered by TBB tasks running in worker contexts).
@@ -24,9 +24,9 @@
 // then rests (counted as blocked, woken by its `rest` alarm), see
 // hart_enter.
 //
-// lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is never
-// held across a switch. Exited
-// contexts are deleted (lithe_context_cleanup) by the next hart_enter.
+// lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
+// never held across a switch. Exited contexts are deleted
+// (lithe_context_cleanup) by the next hart_enter.
 #pragma once
 
 #include "event.hpp"
