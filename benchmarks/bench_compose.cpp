@@ -35,19 +35,31 @@
 // checksum is the sum of every iteration's result: it keeps the work from
 // being optimised away, and bench_compose.sh checks that every program and
 // scenario of a grain agree on it.
+// BENCH_COMPOSE_THREADS=1 also prints, to stderr, one line per kernel
+// thread with its share of the timed run: CPU ms, voluntary and
+// involuntary context switches (/proc/self/task/*/stat and status, read
+// just before and after the timed run, like the getrusage totals), its
+// name and whether it is the main thread, and its switches since it
+// started (start-up and warm-up included): where a runtime's switches
+// come from (docs/perf.md). Not printed by default: reading /proc costs little,
+// but the line format of stdout is what bench_compose.sh parses.
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <omp.h>
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <string>
 
 namespace {
 
@@ -111,6 +123,12 @@ double omp_task(const Grain &g, long t) {
     return s;
 }
 
+// BENCH_COMPOSE_THREADS=1 also counts the TBB chunks of b and c, and how
+// many of them a TBB worker ran (a thread outside every OpenMP region: the
+// members are inside one): how much the workers helped the masters.
+bool g_count_chunks = false;
+std::atomic<long> g_chunks{0}, g_worker_chunks{0};
+
 double tbb_task(const Grain &g, long t) {
     std::atomic<double> s{0};
     // About 16 chunks per loop, as many as the iterations allow.
@@ -121,6 +139,10 @@ double tbb_task(const Grain &g, long t) {
                               double a = 0;
                               for (long i = r.begin(); i < r.end(); ++i) a += unit(g, t, l, i);
                               add(s, a);
+                              if (g_count_chunks) {
+                                  ++g_chunks;
+                                  if (!omp_in_parallel()) ++g_worker_chunks;
+                              }
                           });
     return s.load();
 }
@@ -171,6 +193,66 @@ int threads_now() {
     return n;
 }
 
+// One kernel thread's counters (ThreadSample: what /proc shows for it).
+struct ThreadSample {
+    std::string name;
+    long cpu_ticks = 0;  // utime + stime, clock ticks
+    long vcs = 0, ivcs = 0;
+};
+
+std::map<int, ThreadSample> sample_threads() {
+    std::map<int, ThreadSample> out;
+    DIR *d = opendir("/proc/self/task");
+    while (dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        ThreadSample t;
+        std::string dir = std::string("/proc/self/task/") + e->d_name;
+        char buf[1024];
+        if (FILE *f = std::fopen((dir + "/stat").c_str(), "r")) {
+            size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+            std::fclose(f);
+            buf[n] = 0;
+            // "tid (comm) state ..." : utime, stime are fields 14, 15.
+            char *open = std::strchr(buf, '('), *close = std::strrchr(buf, ')');
+            if (open && close) {
+                t.name.assign(open + 1, close);
+                long ut = 0, st = 0;
+                std::sscanf(close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
+                            &ut, &st);
+                t.cpu_ticks = ut + st;
+            }
+        }
+        if (FILE *f = std::fopen((dir + "/status").c_str(), "r")) {
+            while (std::fgets(buf, sizeof buf, f)) {
+                std::sscanf(buf, "voluntary_ctxt_switches: %ld", &t.vcs);
+                std::sscanf(buf, "nonvoluntary_ctxt_switches: %ld", &t.ivcs);
+            }
+            std::fclose(f);
+        }
+        out[std::atoi(e->d_name)] = t;
+    }
+    closedir(d);
+    return out;
+}
+
+// The timed run's share per thread, threads with nothing to show omitted.
+void print_threads(const std::map<int, ThreadSample> &before,
+                   const std::map<int, ThreadSample> &after) {
+    double ms_per_tick = 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    int pid = getpid();
+    for (const auto &[tid, a] : after) {
+        ThreadSample b;
+        if (auto it = before.find(tid); it != before.end()) b = it->second;
+        long cpu = a.cpu_ticks - b.cpu_ticks, vcs = a.vcs - b.vcs, ivcs = a.ivcs - b.ivcs;
+        if (!cpu && !vcs && !ivcs) continue;
+        std::fprintf(stderr,
+                     "thread %d%s %-16s cpu %6.0f ms vol %6ld invol %6ld (since start: "
+                     "vol %ld invol %ld)\n",
+                     tid, tid == pid ? " (main)" : "", a.name.c_str(), cpu * ms_per_tick, vcs,
+                     ivcs, a.vcs, a.ivcs);
+    }
+}
+
 double secs(const timeval &tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
 
 int usage(const char *argv0) {
@@ -197,12 +279,23 @@ int main(int argc, char **argv) {
         if (!std::strcmp(argv[2], c.name)) g = &c;
     if (!fn || !g) return usage(argv[0]);
     if (fn != run_seq) fn(*g, g->tasks / 8);  // warm-up
+    const char *per_thread = std::getenv("BENCH_COMPOSE_THREADS");
+    bool threads = per_thread && !std::strcmp(per_thread, "1");
+    std::map<int, ThreadSample> before;
+    if (threads) before = sample_threads();
+    g_count_chunks = threads;
     rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     auto t0 = std::chrono::steady_clock::now();
     double sum = fn(*g, g->tasks);
     auto t1 = std::chrono::steady_clock::now();
     getrusage(RUSAGE_SELF, &r1);
+    if (threads) {
+        print_threads(before, sample_threads());
+        if (g_chunks.load())
+            std::fprintf(stderr, "TBB chunks %ld, run by TBB workers %ld\n", g_chunks.load(),
+                         g_worker_chunks.load());
+    }
     double wall = std::chrono::duration<double>(t1 - t0).count();
     double cpu = secs(r1.ru_utime) - secs(r0.ru_utime) + secs(r1.ru_stime) -
                  secs(r0.ru_stime);

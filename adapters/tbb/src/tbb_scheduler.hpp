@@ -13,18 +13,20 @@
 // queues the job with defer() and the holder, a context of ours, runs it.
 //
 // Request accounting (docs/writing-a-scheduler.md): +1 when a context is
-// made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
-// on yield. The holder's first block takes the sum to -1, so the sum is
+// made runnable (adopted or unblocked), -1 when it blocks, starts a rest
+// (hart_enter) or exits, nothing on yield. The holder's first block takes the sum to -1, so the sum is
 // "runnable contexts (workers, the holder when woken) - 1" plus forwarded
 // requests of children
 // (schedulers entered by TBB tasks running in worker contexts).
 //
 // Contexts that yielded wait in yielded_ until the hart has been back to
-// the parent once (`passed`), see hart_enter.
+// the parent once (`passed`); one that nothing else wanted the hart for
+// then rests (counted as blocked, woken by its `rest` alarm), see
+// hart_enter.
 //
-// lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is never
-// held across a switch. Exited
-// contexts are deleted (lithe_context_cleanup) by the next hart_enter.
+// lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
+// never held across a switch. Exited contexts are deleted
+// (lithe_context_cleanup) by the next hart_enter.
 #pragma once
 
 #include "event.hpp"
@@ -32,12 +34,23 @@
 #include <lithe/context.hpp>
 #include <lithe/scheduler.hpp>
 #include <lithe/spinlock.hpp>
+#include <parlib/alarm.h>
 
 #include <deque>
 #include <functional>
 #include <vector>
 
 namespace lithe_tbb {
+
+// A context of the TBB scheduler (a worker or the holder): every context
+// associated with it is one. The rest fields are the scheduler's, touched
+// only while the context is saved (hart_enter, and the alarm that ends a
+// rest): the alarm, the length of the last rest and when it ended.
+struct TbbContext : lithe::Context {
+    alarm_waiter rest{};
+    uint64_t rest_us = 0;
+    uint64_t rest_end_us = 0;
+};
 
 class TbbScheduler final : public lithe::Scheduler {
   public:
@@ -48,7 +61,7 @@ class TbbScheduler final : public lithe::Scheduler {
     // Takes a never-run context made by the caller (owned by the caller's
     // scheduler) and makes it runnable here. The context is deleted by the
     // scheduler after it exits.
-    void adopt(lithe::Context &c);
+    void adopt(TbbContext &c);
 
     // Runs fn in the holder context (a lithe context of this scheduler)
     // soon. Callable anywhere, also on foreign threads.
@@ -63,6 +76,8 @@ class TbbScheduler final : public lithe::Scheduler {
     bool start();
     void holder_main();
     void reap();
+    void rest(TbbContext &c);
+    static void end_rest(alarm_waiter *w);
 
     void hart_enter() override;
     void context_block(lithe::Context &c) override;
@@ -70,7 +85,7 @@ class TbbScheduler final : public lithe::Scheduler {
     void context_yield(lithe::Context &c) override;
     void context_exit(lithe::Context &c) override;
 
-    lithe::Context holder_;
+    TbbContext holder_;
     Event entered_;
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
