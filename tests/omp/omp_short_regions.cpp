@@ -6,8 +6,9 @@
 //      sees its region request nothing (requested == 0) and no hart is
 //      granted to it (harts == 1, grants_received == 0); every member
 //      runs once, in the right team, member k being the same context.
-//   2. a long region (the master spins 200 µs) makes the next one ask
-//      again (requested == n - 1 seen by the master at the body's start).
+//   2. a long region (the master spins 200 µs, or only the other members
+//      spin 50 µs each) makes the next one ask again (requested == n - 1
+//      seen by the master at the body's start).
 //   3. skipped regions whose master gives its hart up inside the body:
 //      it blocks in a barrier the members reach late (the block counts
 //      off an unrequested member instead of a request), or it yields
@@ -45,7 +46,7 @@ static void spin_us(long us) {
            us);
 }
 
-enum Mode { kShort, kLong, kBarrier, kYield, kBusyWait };
+enum Mode { kShort, kLong, kBarrier, kYield, kBusyWait, kMembersLong };
 
 struct Seen {
     long long requested = -1;  // the region's, at member 0's body start
@@ -81,6 +82,9 @@ static void region(int n, Mode mode, Seen *seen) {
             break;
         case kLong:
             if (id == 0) spin_us(200);
+            break;
+        case kMembersLong:
+            if (id != 0) spin_us(50);
             break;
         case kBarrier:
             if (id != 0) spin_us(20);
@@ -170,9 +174,9 @@ static void regions(void *) {
     lithe_sched_stats(&g_fj->sched, &g_before);
     lithe_sched_stats(lithe_sched_base(), &g_base_before);
     int r = 0;
-    for (int rep = 0; rep < 40 && g_bad.load() == 0; ++rep) {
+    for (int rep = 0; rep < 60 && g_bad.load() == 0; ++rep) {
         int n = 2 + rep % 4;
-        Mode mode = static_cast<Mode>(kLong + rep % 4);
+        Mode mode = static_cast<Mode>(kLong + rep % 5);
         Seen s;
         // The region after a skipped one is skipped too, unless the
         // master's body in that one was slowed past the limit (a loaded
@@ -193,7 +197,7 @@ static void regions(void *) {
         // Not short any more (kBusyWait: it waited for a slice at least):
         // the next region asks again. A kBarrier or kYield region may be
         // short enough to stay skipped.
-        if (mode == kLong || mode == kBusyWait) {
+        if (mode == kLong || mode == kBusyWait || mode == kMembersLong) {
             region(n, kShort, &s);
             if (!accounting_ok(r++, n, kShort)) break;
             if (s.requested != n - 1) {

@@ -50,9 +50,11 @@
 //
 // Short regions: a region asks for harts only if its call site has not
 // been short lately. The master times its own body (team_start's end to
-// team_join); a call site (the outlined function) whose last
-// kShortRunsToSkip regions each took less than kShortNs there starts its
-// next region without any request: its members are published unstarted
+// team_join) and the whole region (to the join's end); a region is short
+// if both its master's body and its time per member took less than
+// kShortNs (the second catches a master with little work and members with
+// much). A call site (the outlined function) whose last kShortRunsToSkip
+// regions were short starts its next region without any request: its members are published unstarted
 // and counted in Team::unrequested, and the master runs them at the join
 // (team_join's claim) on its own hart. A second hart cannot help such a
 // region: its way in (request, grant, hart_enter: 0.4-1.2 µs on the VMs
@@ -151,11 +153,12 @@ SiteHint *site_hint(int pool, const void *site) {
     return &hints->h[(reinterpret_cast<uintptr_t>(site) >> 4) % kSites];
 }
 
-// team_join: the master's body took `dt` ticks.
-void record_body(Team *t, uint64_t now) {
+// team_join: the master's body ended at `joined`, the region at `now`.
+void record_region(Team *t, uint64_t joined, uint64_t now) {
     auto *h = static_cast<SiteHint *>(t->hint);
     uint64_t limit = short_ticks(now);
-    bool is_short = limit && now - t->body_start < limit;
+    bool is_short = limit && joined - t->body_start < limit &&
+                    (now - t->body_start) / t->n < limit;
     if (h->site != t->site) {
         h->site = t->site;
         h->short_runs = 0;
@@ -381,7 +384,7 @@ bool team_start(Team *t, Member *mm) {
 }
 
 void team_join(Team *t, bool was_preemptible) {
-    record_body(t, ticks());
+    uint64_t joined = ticks();
     lithe_sched_t *here = lithe_sched_current();
     auto done = [&] { return t->running.load(std::memory_order_acquire) == 0; };
     while (!done()) {
@@ -401,6 +404,7 @@ void team_join(Team *t, bool was_preemptible) {
     // waits for it to leave before *t goes away.
     t->join_lock.lock();
     t->join_lock.unlock();
+    record_region(t, joined, ticks());
     uth_disable_notifs();
     set_preemptible(was_preemptible);
     slicer_remove(here);
