@@ -378,7 +378,7 @@ bool team_block(lithe_sched_t *region, lithe_context_t *c);
 // t->unrequested if any is left, else requests -1 (fork-join's block).
 // Returns true if it took an unrequested one.
 bool team_count_block(lithe_sched_t *region, Team *t);
-// Hart context on a hart of `region` (the slicer's kick): turns the
+// Hart context on a hart of `region` (the slicer's tick or kick): turns the
 // region's unrequested members into a hart request. Returns true if there
 // were any.
 bool team_request_unrequested(lithe_sched_t *region);

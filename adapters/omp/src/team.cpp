@@ -54,17 +54,18 @@
 // if both its master's body and its time per member took less than
 // kShortNs (the second catches a master with little work and members with
 // much). A call site (the outlined function) whose last kShortRunsToSkip
-// regions were short starts its next region without any request: its members are published unstarted
-// and counted in Team::unrequested, and the master runs them at the join
-// (team_join's claim) on its own hart. A second hart cannot help such a
-// region: its way in (request, grant, hart_enter: 0.4-1.2 µs on the VMs
-// measured, docs/perf.md) is longer than the body, so it came after the
-// master had claimed the member, and then only slowed the master down
-// (its lines, the region's exit waiting for it to leave). One region at a
-// site that takes kShortNs or more makes the next one ask again; a region
-// that runs long while skipped gets its request from the slicer's probe
-// (wait_policy.cpp: an unrequested member counts as starved demand, and
-// the kick turns it into a request), so busy-waiting members still meet.
+// regions were short starts its next region without any request: its
+// members are published unstarted and counted in Team::unrequested, and
+// the master runs them at the join (team_join's claim) on its own hart.
+// A second hart cannot help such a region: its way in (request, grant,
+// hart_enter: 0.4-1.2 µs on the VMs measured, docs/perf.md) is longer
+// than the body, so it came after the master had claimed the member, and
+// then only slowed the master down (its lines, the region's exit waiting
+// for it to leave). One region at the site that is not short makes the
+// next one ask again; a region that runs long while skipped gets its
+// request from the slicer's probe (wait_policy.cpp: an unrequested member
+// counts as starved demand, and the tick or kick turns it into a
+// request), so busy-waiting members still meet.
 // Accounting: requested + unrequested = runnable contexts - 1; a block
 // takes an unrequested count before it requests -1 (team_count_block),
 // and the hart it frees then claims an unstarted member, so a skipped
@@ -109,7 +110,7 @@ constexpr uint8_t kShortRunsToSkip = 4;
 constexpr int kSites = 8;
 struct SiteHint {
     const void *site = nullptr;
-    uint8_t short_runs = 0;  // consecutive regions shorter than kShortNs
+    uint8_t short_runs = 0;  // consecutive short regions
 };
 struct SiteHints {
     SiteHint h[kSites];
