@@ -65,7 +65,8 @@
 // next one ask again; a region that runs long while skipped gets its
 // request from the slicer's probe (wait_policy.cpp: an unrequested member
 // counts as starved demand, and the tick or kick turns it into a
-// request), so busy-waiting members still meet.
+// request), so busy-waiting members still meet. With slicing off
+// (LITHE_OMP_SLICE_US=0) there is no probe, so every region asks.
 // Accounting: requested + unrequested = runnable contexts - 1; a block
 // takes an unrequested count before it requests -1 (team_count_block),
 // and the hart it frees then claims an unstarted member, so a skipped
@@ -371,7 +372,8 @@ bool team_start(Team *t, Member *mm) {
     // unless the call site has been short (see the top).
     SiteHint *h = site_hint(t->pool, t->site);
     t->hint = h;
-    bool ask = h->site != t->site || h->short_runs < kShortRunsToSkip;
+    bool ask = h->site != t->site || h->short_runs < kShortRunsToSkip ||
+               !slicing_enabled();
     if (!ask) t->unrequested.store(t->n - 1, std::memory_order_relaxed);
     t->start_list = pool->data();
     t->start_n.store(t->n - 1, std::memory_order_release);
