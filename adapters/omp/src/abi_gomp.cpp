@@ -90,7 +90,8 @@ GompBody loop_body(void (*fn)(void *), void *data, SchedKind k, long start,
 void parallel_loop(void (*fn)(void *), void *data, unsigned nthreads,
                    SchedKind k, long start, long end, long incr, long chunk) {
     GompBody b = loop_body(fn, data, k, start, end, incr, chunk);
-    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+    region_fork(run_gomp, &b, static_cast<int>(nthreads),
+                reinterpret_cast<const void *>(fn));
 }
 
 template <typename T>
@@ -176,7 +177,8 @@ bool generic_next(T *istart, T *iend) {
 OMP_API void GOMP_parallel(void (*fn)(void *), void *data, unsigned nthreads,
                            unsigned) {
     GompBody b{fn, data};
-    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+    region_fork(run_gomp, &b, static_cast<int>(nthreads),
+                reinterpret_cast<const void *>(fn));
 }
 
 OMP_API void GOMP_barrier(void) { self()->team->barrier.wait(); }
@@ -394,7 +396,8 @@ OMP_API void GOMP_parallel_sections(void (*fn)(void *), void *data,
     b.kind = kDynamic;
     b.chunk = 1;
     b.trip = count;
-    region_fork(run_gomp, &b, static_cast<int>(nthreads));
+    region_fork(run_gomp, &b, static_cast<int>(nthreads),
+                reinterpret_cast<const void *>(fn));
 }
 
 // ---- GOMP 1.0 split regions (gcc < 4.9 binaries): the master starts the
@@ -412,7 +415,8 @@ void split_start(const GompBody &b, unsigned nthreads) {
     auto *r = new SplitRegion;
     r->b = b;
     tls_split.push_back(r);
-    region_begin(&r->f, run_gomp, &r->b, static_cast<int>(nthreads));
+    region_begin(&r->f, run_gomp, &r->b, static_cast<int>(nthreads),
+                 reinterpret_cast<const void *>(b.fn));
     if (b.loop) {  // what run_gomp does before fn, for member 0
         loop_start(b.kind, b.chunk, b.trip);
         self()->base = b.base;

@@ -186,7 +186,8 @@ OMP_API void __kmpc_fork_call(void *, int argc, void (*microtask)(), ...) {
     MicrotaskArgs args(argc, ap);
     va_end(ap);
     Microtask mt{microtask, argc, args.argv()};
-    region_fork(run_microtask, &mt, 0);
+    region_fork(run_microtask, &mt, 0,
+                reinterpret_cast<const void *>(microtask));
 }
 
 OMP_API void __kmpc_serialized_parallel(void *, int) { serialized_push(); }

@@ -292,6 +292,15 @@ struct Team {
     void *start_list = nullptr;
     std::atomic<int> start_n{0};
     std::atomic<int> start_next{0};
+    // Hart requests (team.cpp, "Short regions"): members made runnable
+    // without a hart request (all n - 1 when the region's call site has
+    // been short, else 0); a block of a context of the region takes one of
+    // these instead of counting -1, so that requested + unrequested stays
+    // "runnable contexts - 1" (fork-join's accounting).
+    std::atomic<int> unrequested{0};
+    const void *site = nullptr;  // the call site (outlined function)
+    void *hint = nullptr;        // its SiteHint in the master's pool
+    uint64_t body_start = 0;     // ticks() when member 0 began the body
     // Join: workers not yet docked, and the blocked master (team.cpp).
     Spin join_lock;
     std::atomic<int> running{0};
@@ -365,6 +374,14 @@ void team_join(Team *t, bool was_preemptible);
 // master or back to the parent), false for any other block.
 lithe_context_t *team_claim(Team *t);
 bool team_block(lithe_sched_t *region, lithe_context_t *c);
+// Counts a blocking context of `region` off its requests: takes one of
+// t->unrequested if any is left, else requests -1 (fork-join's block).
+// Returns true if it took an unrequested one.
+bool team_count_block(lithe_sched_t *region, Team *t);
+// Hart context on a hart of `region` (the slicer's tick or kick): turns the
+// region's unrequested members into a hart request. Returns true if there
+// were any.
+bool team_request_unrequested(lithe_sched_t *region);
 
 // Team member contexts alive (they dock between regions; a pause frees the
 // pausing context's).
@@ -396,7 +413,10 @@ bool set_preemptible(bool on);
 // ---- region.cpp ----
 // A parallel region: every member runs body(data). `requested` = 0 means
 // nthreads-var.
-void region_fork(void (*body)(void *), void *data, int requested);
+// `site` names the call site for the short-region hints (team.cpp): the
+// outlined function (nullptr: `body`).
+void region_fork(void (*body)(void *), void *data, int requested,
+                 const void *site = nullptr);
 // region_fork in two halves, for GOMP_parallel_start/end: region_begin
 // starts the team and returns in the calling context as member 0, which
 // runs the body itself and then calls region_end(f) (same context, same
@@ -409,7 +429,7 @@ struct RegionFrame {
     bool was_preemptible = false;
 };
 void region_begin(RegionFrame *f, void (*body)(void *), void *data,
-                  int requested);
+                  int requested, const void *site = nullptr);
 void region_end(RegionFrame *f);
 // Push/pop a one-member region in the calling context (kmpc serialized).
 void serialized_push();

@@ -37,7 +37,7 @@ void member_block(lithe_sched_t *s, lithe_context_t *c) {
     if (c != &reinterpret_cast<lithe_fj_sched_t *>(s)->main &&
         team_block(s, c))
         return;
-    lithe_fj_context_block(s, c);
+    team_count_block(s, team_of(s));
 }
 void region_hart_enter(lithe_sched_t *s) {
     if (lithe_context_t *c = team_claim(team_of(s))) lithe_context_run(c);
@@ -79,7 +79,7 @@ void init_master(Member *m, Team *t, Member *enc) {
 }  // namespace
 
 void region_begin(RegionFrame *f, void (*body)(void *), void *data,
-                  int requested) {
+                  int requested, const void *site) {
     Member *enc = self();
     if (enc->push_nthreads > 0) {
         requested = enc->push_nthreads;
@@ -93,6 +93,7 @@ void region_begin(RegionFrame *f, void (*body)(void *), void *data,
     t.active_level = enc->active_level + (t.n > 1 ? 1 : 0);
     t.body = body;
     t.data = data;
+    t.site = site ? site : reinterpret_cast<const void *>(body);
     t.barrier.reset(t.n, &t);
     init_master(&f->m, &t, enc);
     t.master = &f->m;
@@ -124,9 +125,10 @@ void region_end(RegionFrame *f) {
     set_self(f->enc);
 }
 
-void region_fork(void (*body)(void *), void *data, int requested) {
+void region_fork(void (*body)(void *), void *data, int requested,
+                 const void *site) {
     RegionFrame f;
-    region_begin(&f, body, data, requested);
+    region_begin(&f, body, data, requested, site);
     body(data);
     region_end(&f);
 }

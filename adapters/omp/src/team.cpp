@@ -48,6 +48,31 @@
 // backing threads exit), and the next region creates fresh Workers with
 // fresh threadprivate data.
 //
+// Short regions: a region asks for harts only if its call site has not
+// been short lately. The master times its own body (team_start's end to
+// team_join) and the whole region (to the join's end); a region is short
+// if both its master's body and its time per member took less than
+// kShortNs (the second catches a master with little work and members with
+// much). A call site (the outlined function) whose last kShortRunsToSkip
+// regions were short starts its next region without any request: its
+// members are published unstarted and counted in Team::unrequested, and
+// the master runs them at the join (team_join's claim) on its own hart.
+// A second hart cannot help such a region: its way in (request, grant,
+// hart_enter: 0.4-1.2 µs on the VMs measured, docs/perf.md) is longer
+// than the body, so it came after the master had claimed the member, and
+// then only slowed the master down (its lines, the region's exit waiting
+// for it to leave). One region at the site that is not short makes the
+// next one ask again; a region that runs long while skipped gets its
+// request from the slicer's probe (wait_policy.cpp: an unrequested member
+// counts as starved demand, and the tick or kick turns it into a
+// request), so busy-waiting members still meet. With slicing off
+// (LITHE_OMP_SLICE_US=0) there is no probe, so every region asks.
+// Accounting: requested + unrequested = runnable contexts - 1; a block
+// takes an unrequested count before it requests -1 (team_count_block),
+// and the hart it frees then claims an unstarted member, so a skipped
+// region never sends a request to its parent at all. The hints are the
+// master's TLS (`tls_hints`, per pool, like tls_pools).
+//
 // Busy-waiting members (wait_policy.cpp): a region's scheduler is
 // registered for time slicing while the team runs; members are preemptible
 // while they run the body (a worker for life, the master only during its
@@ -79,6 +104,73 @@ struct Worker {
 // that nesting depth (Team::pool: the level, plus, inside a target region's
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
+// Short-region hints (see the top): per pool, kSites call sites
+// (direct-mapped by address).
+constexpr uint64_t kShortNs = 1000;
+constexpr uint8_t kShortRunsToSkip = 4;
+constexpr int kSites = 8;
+struct SiteHint {
+    const void *site = nullptr;
+    uint8_t short_runs = 0;  // consecutive short regions
+};
+struct SiteHints {
+    SiteHint h[kSites];
+};
+// unique_ptr: a Team keeps a pointer to its hint across nested regions,
+// which may grow the vector.
+thread_local std::vector<std::unique_ptr<SiteHints>> tls_hints;
+
+// A cheap clock for the master's body time: the TSC where there is one
+// (rdtsc, ~15 ns here against ~50 ns for clock_gettime), calibrated
+// against now_ns() once 2^24 ticks have passed since the first region
+// (until then no site counts as short).
+uint64_t ticks() {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    return now_ns();
+#endif
+}
+std::atomic<uint64_t> g_short_ticks{0};  // kShortNs in ticks; 0: not yet
+uint64_t short_ticks(uint64_t now) {
+    uint64_t s = g_short_ticks.load(std::memory_order_relaxed);
+    if (s) return s;
+    struct Origin {
+        uint64_t ticks, ns;
+    };
+    static const Origin o{ticks(), now_ns()};
+    uint64_t dt = now - o.ticks;
+    if (now < o.ticks || dt < (uint64_t{1} << 24)) return 0;
+    uint64_t dn = now_ns() - o.ns;
+    s = std::max<uint64_t>(1, dn ? dt * kShortNs / dn : 1);
+    g_short_ticks.store(s, std::memory_order_relaxed);
+    return s;
+}
+
+SiteHint *site_hint(int pool, const void *site) {
+    if (tls_hints.size() <= static_cast<size_t>(pool))
+        tls_hints.resize(pool + 1);
+    auto &hints = tls_hints[pool];
+    if (!hints) hints = std::make_unique<SiteHints>();
+    return &hints->h[(reinterpret_cast<uintptr_t>(site) >> 4) % kSites];
+}
+
+// team_join: the master's body ended at `joined`, the region at `now`.
+void record_region(Team *t, uint64_t joined, uint64_t now) {
+    auto *h = static_cast<SiteHint *>(t->hint);
+    uint64_t limit = short_ticks(now);
+    bool is_short = limit && joined - t->body_start < limit &&
+                    (now - t->body_start) / t->n < limit;
+    if (h->site != t->site) {
+        h->site = t->site;
+        h->short_runs = 0;
+    }
+    if (!is_short)
+        h->short_runs = 0;
+    else if (h->short_runs < UINT8_MAX)
+        ++h->short_runs;
+}
+
 std::atomic<int> g_workers{0};
 std::atomic<int> g_created{0};  // Workers made and not released
 
@@ -202,6 +294,7 @@ bool team_block(lithe_sched_t *region, lithe_context_t *c) {
     // which must then own no context.
     lithe_context_reassociate(c, lithe_sched_base());
     bool counted = false;
+    bool took_unrequested = false;
     for (;;) {
         t->join_lock.lock();
         int left = t->running.load(std::memory_order_relaxed) - 1;
@@ -209,21 +302,42 @@ bool team_block(lithe_sched_t *region, lithe_context_t *c) {
         if (m || counted) {
             t->running.store(left, std::memory_order_release);
             if (m) t->joiner = nullptr;
+            // The master takes over this hart: it was counted off when it
+            // blocked, so it needs our count (or, if we gave ours up
+            // already, a new one: back to where we took it from).
+            bool regain = m && counted;
+            if (regain && took_unrequested)
+                t->unrequested.fetch_add(1, std::memory_order_relaxed);
             t->join_lock.unlock();  // last access to *t
             w->handoff = m;
-            // The master takes over this hart: it was counted -1 when it
-            // blocked, so it needs our count (or, if we gave ours up
-            // already, a new one).
-            if (m && counted) lithe_hart_request(1);
+            if (regain && !took_unrequested) lithe_hart_request(1);
             w->leave = left == 0 && !m;
             return true;
         }
         t->join_lock.unlock();
         // Not handing over: the docker stops counting before it is
         // counted off (the region may exit right after).
-        lithe_fj_context_block(region, c);
+        took_unrequested = team_count_block(region, t);
         counted = true;
     }
+}
+
+bool team_count_block(lithe_sched_t *region, Team *t) {
+    int u = t->unrequested.load(std::memory_order_relaxed);
+    while (u > 0)
+        if (t->unrequested.compare_exchange_weak(u, u - 1,
+                                                 std::memory_order_relaxed))
+            return true;
+    lithe_fj_context_block(region, nullptr);
+    return false;
+}
+
+bool team_request_unrequested(lithe_sched_t *region) {
+    Team *t = static_cast<Team *>(
+        reinterpret_cast<lithe_fj_sched_t *>(region)->user);
+    int u = t->unrequested.exchange(0, std::memory_order_relaxed);
+    if (u) lithe_hart_request(u);
+    return u != 0;
 }
 
 bool team_start(Team *t, Member *mm) {
@@ -254,18 +368,26 @@ bool team_start(Team *t, Member *mm) {
         w->team = t;
     }
     // Publish, then ask for harts (the master is this scheduler's main
-    // context: the region cannot go away under a hart that comes early).
+    // context: the region cannot go away under a hart that comes early),
+    // unless the call site has been short (see the top).
+    SiteHint *h = site_hint(t->pool, t->site);
+    t->hint = h;
+    bool ask = h->site != t->site || h->short_runs < kShortRunsToSkip ||
+               !slicing_enabled();
+    if (!ask) t->unrequested.store(t->n - 1, std::memory_order_relaxed);
     t->start_list = pool->data();
     t->start_n.store(t->n - 1, std::memory_order_release);
-    lithe_hart_request(t->n - 1);
+    if (ask) lithe_hart_request(t->n - 1);
     g_workers.fetch_add(t->n - 1, std::memory_order_relaxed);
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
     uth_enable_notifs();
+    t->body_start = ticks();
     return was_preemptible;
 }
 
 void team_join(Team *t, bool was_preemptible) {
+    uint64_t joined = ticks();
     lithe_sched_t *here = lithe_sched_current();
     auto done = [&] { return t->running.load(std::memory_order_acquire) == 0; };
     while (!done()) {
@@ -285,6 +407,7 @@ void team_join(Team *t, bool was_preemptible) {
     // waits for it to leave before *t goes away.
     t->join_lock.lock();
     t->join_lock.unlock();
+    record_region(t, joined, ticks());
     uth_disable_notifs();
     set_preemptible(was_preemptible);
     slicer_remove(here);

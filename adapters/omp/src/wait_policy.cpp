@@ -120,11 +120,19 @@ bool registered(Slicer &s, lithe_sched_t *r) {
 // A region (or a region nested in it) has members that are runnable but
 // have no hart. `requested` is the subtree's demand less the hart the
 // region was entered on (docs/lithe.md, "Accounting"), so it is compared
-// with the harts of the whole subtree.
-bool starved(lithe_sched_t *r) {
+// with the harts of the whole subtree. With `unrequested`, the members a
+// short region published without asking for harts (team.cpp) count too:
+// the tick's view, not the region start's (a short region is not worth
+// a faster tick).
+bool starved(lithe_sched_t *r, bool unrequested = true) {
     struct lithe_sched_stats st;
     lithe_sched_stats(r, &st);
-    return st.harts > 0 && st.requested >= st.subtree_harts;
+    int64_t want = st.requested;
+    if (unrequested)
+        want += static_cast<Team *>(reinterpret_cast<lithe_fj_sched_t *>(r)
+                                        ->user)->unrequested.load(
+            std::memory_order_relaxed);
+    return st.harts > 0 && want >= st.subtree_harts;
 }
 
 // Hart context: pause the member that the notification interrupted on this
@@ -134,6 +142,13 @@ void pause_current(lithe_sched_t *r) {
     if (!u) return;  // not interrupted (not preemptible, or in the runtime)
     auto *c = static_cast<lithe_context_t *>(u->owner);
     if (c && c->sched == r) uthread_paused(u);
+}
+
+// Hart context on a hart of starved region `r`: a region that skipped its
+// hart request asks now (its members then get harts rather than slices);
+// otherwise the member running here is paused.
+void relieve(lithe_sched_t *r) {
+    if (!team_request_unrequested(r)) pause_current(r);
 }
 
 void on_kick(event_msg *m, unsigned, void *) {
@@ -146,7 +161,7 @@ void on_kick(event_msg *m, unsigned, void *) {
         std::lock_guard<lithe::SpinLock> g(s.lock);
         pause = registered(s, r) && starved(r);
     }
-    if (pause) pause_current(r);
+    if (pause) relieve(r);
 }
 
 // Under s.lock: one more signal to hart h, unless all its messages are
@@ -224,7 +239,7 @@ void tick(alarm_waiter *w) {
             next);
     }
     if (pause_here && lithe_sched_current() == pause_here)
-        pause_current(pause_here);
+        relieve(pause_here);
 }
 
 }  // namespace
@@ -279,7 +294,7 @@ void slicer_add(lithe_sched_t *region) {
             s.slow[i] = false;
             arm(s, i, s.slice_us * kAlarms, -1);
         }
-    if (starved(region)) speed_up(s, 1);
+    if (starved(region, false)) speed_up(s, 1);
 }
 
 void slicer_remove(lithe_sched_t *region) {
