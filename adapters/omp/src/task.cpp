@@ -142,6 +142,15 @@ int my_queue(Team *team) {
     return m->team == team ? m->tid : 0;
 }
 
+// Tasks in the queues: `taken` is read first, so a take racing with the
+// two reads can only make the answer too high (a caller then finds
+// nothing and looks again), never hide a queued task.
+uint64_t queued(const TaskPool &p) {
+    uint64_t taken = p.taken.load(std::memory_order_seq_cst);
+    uint64_t e = p.epoch.load(std::memory_order_seq_cst);
+    return e > taken ? e - taken : 0;
+}
+
 // Once queued, `t` may run and be freed at any moment: not touched after.
 void enqueue(Task *t) {
     Team *team = t->team;
@@ -155,7 +164,6 @@ void enqueue(Task *t) {
     q.size.store(static_cast<int>(q.v.size() - q.head),
                  std::memory_order_relaxed);
     q.s.unlock();
-    p.nready.fetch_add(1, std::memory_order_seq_cst);
     p.epoch.fetch_add(1, std::memory_order_seq_cst);
     p.waitq.notify_all();
     team->barrier.wake_for_tasks();
@@ -214,7 +222,7 @@ Task *take_from(TaskPool &p, TaskQueue &q, const Task *of, Pick how) {
     if (t) {
         if (t->priority > 0)
             p.prio_ready.fetch_sub(1, std::memory_order_relaxed);
-        p.nready.fetch_sub(1, std::memory_order_relaxed);
+        p.taken.fetch_add(1, std::memory_order_relaxed);
     }
     return t;
 }
@@ -245,8 +253,10 @@ int best_queue(TaskQueue *qs, int n, int me, const Task *of) {
 // read before the queues were looked at.
 Task *take(Team *team, const Task *of, uint64_t *epoch) {
     TaskPool &p = team->tasks;
-    if (epoch) *epoch = p.epoch.load(std::memory_order_seq_cst);
-    if (p.nready.load(std::memory_order_seq_cst) <= 0) return nullptr;
+    uint64_t taken = p.taken.load(std::memory_order_seq_cst);
+    uint64_t e = p.epoch.load(std::memory_order_seq_cst);
+    if (epoch) *epoch = e;
+    if (e == taken) return nullptr;  // nothing queued
     TaskQueue *qs = p.queues.load(std::memory_order_acquire);
     if (!qs) return nullptr;
     int n = team->n, me = my_queue(team);
@@ -394,13 +404,14 @@ bool task_must_run_now(Team *team, bool has_deps) {
     // Throttle: with many tasks queued, run new independent ones at once
     // (bounds memory; libgomp does the same at 64 per thread).
     return !has_deps &&
-           team->tasks.nready.load(std::memory_order_relaxed) > 64 * team->n;
+           queued(team->tasks) > 64 * static_cast<uint64_t>(team->n);
 }
 
 void task_submit(Task *t, const Dep *deps, int ndeps) {
     TaskPool &p = t->team->tasks;
     t->deferred = true;
-    p.used.store(true, std::memory_order_relaxed);
+    if (!p.used.load(std::memory_order_relaxed))  // keep the line shared
+        p.used.store(true, std::memory_order_relaxed);
     p.pending.fetch_add(1, std::memory_order_relaxed);
     bool ready = true;
     if (ndeps > 0) {
@@ -492,7 +503,7 @@ void task_wait_deps(const Dep *deps, int ndeps) {
 }
 
 bool task_ready(Team *t) {
-    return t->tasks.nready.load(std::memory_order_seq_cst) > 0;
+    return queued(t->tasks) > 0;
 }
 
 bool task_run_one(Team *t) {
