@@ -288,13 +288,30 @@ void complete(Task *t) {
     } else {
         t->done.store(true, std::memory_order_release);
     }
+    if (!t->deferred) {  // uncounted (count_deferred): nobody waits on it
+        task_release(t);
+        return;
+    }
     if (t->group) t->group->count.fetch_sub(1, std::memory_order_acq_rel);
     t->parent->children.fetch_sub(1, std::memory_order_acq_rel);
-    bool last = t->deferred &&
-                p.pending.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    bool last = p.pending.fetch_sub(1, std::memory_order_acq_rel) == 1;
     p.waitq.notify_all();
     if (last) team->barrier.tasks_done();
     task_release(t);
+}
+
+// Counts `t` as deferred: in its team's `pending`, its parent's
+// `children` and its taskgroup's `count`, which barriers, taskwait and
+// taskgroup ends wait on. Only deferred tasks (and undeferred detachable
+// ones once their body has ended) are counted: any other undeferred task
+// completes before its creator goes on, so no wait can see it, and not
+// touching those team-shared counters keeps undeferred tasks cheap
+// (libgomp's cancel-taskgroup-1.c creates 26 million of them).
+void count_deferred(Task *t, std::memory_order o) {
+    t->deferred = true;
+    t->parent->children.fetch_add(1, std::memory_order_relaxed);
+    if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
+    t->team->tasks.pending.fetch_add(1, o);
 }
 
 enum { kDetachNone, kDetachArmed, kDetachFulfilled, kDetachWaiting,
@@ -303,11 +320,8 @@ enum { kDetachNone, kDetachArmed, kDetachFulfilled, kDetachWaiting,
 // The body of `t` has ended: complete it, unless it waits for its event.
 void body_done(Task *t) {
     if (t->detach.load(std::memory_order_acquire) != kDetachNone) {
-        TaskPool &p = t->team->tasks;
-        if (!t->deferred) {  // count it before fulfilment can complete it
-            t->deferred = true;
-            p.pending.fetch_add(1, std::memory_order_seq_cst);
-        }
+        // Count it before fulfilment can complete it.
+        if (!t->deferred) count_deferred(t, std::memory_order_seq_cst);
         int s = kDetachArmed;
         if (t->detach.compare_exchange_strong(s, kDetachWaiting,
                                               std::memory_order_acq_rel))
@@ -386,9 +400,7 @@ Team *task_link(Task *t) {
     t->parent = parent;
     t->icv = m->icv;
     parent->refs.fetch_add(1, std::memory_order_relaxed);
-    parent->children.fetch_add(1, std::memory_order_relaxed);
     t->group = parent->cur_group;
-    if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
     t->cur_group = t->group;
     if (parent->final_task) t->final_task = true;
     if (t->detach.load(std::memory_order_relaxed) != kDetachNone)
@@ -409,10 +421,9 @@ bool task_must_run_now(Team *team, bool has_deps) {
 
 void task_submit(Task *t, const Dep *deps, int ndeps) {
     TaskPool &p = t->team->tasks;
-    t->deferred = true;
+    count_deferred(t, std::memory_order_relaxed);
     if (!p.used.load(std::memory_order_relaxed))  // keep the line shared
         p.used.store(true, std::memory_order_relaxed);
-    p.pending.fetch_add(1, std::memory_order_relaxed);
     bool ready = true;
     if (ndeps > 0) {
         p.dep_lock.lock();

@@ -31,7 +31,7 @@
 
 namespace lomp {
 
-// An open taskgroup: `count` = tasks created in it (and their
+// An open taskgroup: `count` = deferred tasks created in it (and their
 // descendants) not yet completed. Lives on the stack of the task region
 // that opened it, until its end has seen count == 0.
 struct KmpRedItem;
@@ -68,11 +68,11 @@ struct Task {
     TaskGroup *group = nullptr;   // taskgroup it counts in
     TaskGroup *cur_group = nullptr;  // innermost group open in this region
     std::atomic<int> refs{1};
-    std::atomic<long> children{0};  // incomplete child tasks
+    std::atomic<long> children{0};  // incomplete deferred child tasks
     int priority = 0;
     bool final_task = false;
     bool implicit = false;
-    bool deferred = false;  // counted in the pool's `pending`
+    bool deferred = false;  // counted: pending, parent children, group (task.cpp)
     bool again = false;     // kmpc untied: re-run the entry (new part)
     // The task's data environment ICVs: the generating task's at creation
     // (OpenMP 5.1 §2.4.1). Its body runs with them in Member::icv, so a
