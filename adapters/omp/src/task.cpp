@@ -112,11 +112,10 @@ bool is_descendant(const Task *t, const Task *of) {
 // only some takers may run (the scheduling constraint) may also leave
 // from the middle. Own cache line: members push and pop in parallel.
 struct alignas(64) TaskQueue {
-    Spin s;  // guards v, head, nprio
+    Spin s;  // guards v, head
     std::vector<Task *> v;
     size_t head = 0;
-    int nprio = 0;              // tasks in it with priority > 0
-    std::atomic<int> size{0};   // v.size() - head, read without s
+    std::atomic<int> size{0};  // v.size() - head, read without s
 };
 
 TaskPool::~TaskPool() { delete[] queues.load(std::memory_order_relaxed); }
@@ -160,7 +159,6 @@ void enqueue(Task *t) {
     if (prio) p.prio_ready.fetch_add(1, std::memory_order_seq_cst);
     q.s.lock();
     q.v.push_back(t);
-    if (prio) ++q.nprio;
     q.size.store(static_cast<int>(q.v.size() - q.head),
                  std::memory_order_relaxed);
     q.s.unlock();
@@ -206,7 +204,6 @@ Task *remove_at(TaskQueue &q, size_t i) {
         q.v.erase(q.v.begin(), q.v.begin() + static_cast<long>(q.head));
         q.head = 0;
     }
-    if (t->priority > 0) --q.nprio;
     q.size.store(static_cast<int>(q.v.size() - q.head),
                  std::memory_order_relaxed);
     return t;
