@@ -1,13 +1,15 @@
-// task.hpp: explicit tasks, shared by task.cpp (pool, scheduling, waits),
+// task.hpp: explicit tasks, shared by task.cpp (queues, scheduling, waits),
 // taskdep.cpp (depend clauses) and the two ABI front ends
 // (abi_gomp_task.cpp, abi_kmpc_task.cpp). docs/omp.md "Tasks".
 //
 // A Task is one task region. Deferred tasks go to their team's TaskPool
-// and are run by whichever member reaches a scheduling point (taskwait,
-// taskgroup end, taskyield, a barrier, the end of the region's body) on
-// that member's own stack; undeferred ones run at once on the encountering
-// member. Every member's implicit task is a Task too (Member::implicit),
-// so children, taskgroups and dependences work the same way in both.
+// (the queueing member's queue) and are run by whichever member reaches
+// a scheduling point (taskwait, taskgroup end, taskyield, a barrier, the
+// end of the region's body) on that member's own stack; undeferred ones
+// run at once on the encountering member and, unless detachable, are
+// not counted by any wait (task.cpp, count_deferred). Every member's
+// implicit task is a Task too (Member::implicit), so children,
+// taskgroups and dependences work the same way in both.
 //
 // Lifetime: `refs` = 1 until the task completes (or, for an implicit task,
 // until its member ends the region) + 1 per child not yet freed + 1 per
