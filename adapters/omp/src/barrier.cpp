@@ -12,6 +12,14 @@
 // the team has no pending task. Waiters run ready tasks, and sleepers are
 // woken when a task is queued (wake_for_tasks) to run it; the member that
 // completes the last pending task completes the barrier (tasks_done).
+// The last arrival releases the sleepers and, when the team has more
+// members than harts, yields its hart to them (it goes behind them in the
+// region's run queue): a member that arrived late has likely used the
+// most CPU, and running it on past the barrier starves the members that
+// were waiting — when it then spins in user code on a flag one of them
+// sets (LLVM's kmp_sch_simd_guided.c: workers spin on the master's flag),
+// each such phase costs a whole spin or time slice instead of
+// microseconds (docs/omp.md, "Conformance").
 // Cancellation (cancel.cpp): once the region is cancelled, cancel()
 // releases all waiters and every later wait returns at once.
 #include <sched.h>
@@ -77,7 +85,11 @@ bool Barrier::wait() {
     }
     uint64_t g = gen_.load(std::memory_order_relaxed);
     if (++arrived_ == n_ && (!team_ || tasks_quiet(team_))) {
+        bool woke = waiters_ != nullptr;
         complete_locked(g);
+        // Released members first (see the file comment).
+        if (woke && lithe_context_self() && team_oversubscribed())
+            lithe_context_yield();
         return cancelled();
     }
     s_.unlock();

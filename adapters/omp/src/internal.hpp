@@ -27,7 +27,6 @@
 #include <atomic>
 #include <cstdarg>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -215,17 +214,25 @@ constexpr int kLoopSlots = 4;
 
 // ---- tasks (task.cpp, taskdep.cpp) ----
 struct Task;
+struct TaskQueue;  // one member's ready tasks (task.cpp)
 struct TaskPool {
-    Spin s;                      // guards ready, prio_ready
-    std::deque<Task *> ready;    // runnable deferred tasks
-    int prio_ready = 0;          // ready tasks with priority > 0
-    std::atomic<int> nready{0};  // ready.size(), readable without s
-    std::atomic<uint64_t> epoch{0};  // bumped by every enqueue
-    std::atomic<long> pending{0};    // deferred tasks not yet completed
+    // Read-mostly: one TaskQueue per member, made when the team queues
+    // its first task; flags set once.
+    std::atomic<TaskQueue *> queues{nullptr};
     std::atomic<bool> used{false};   // a deferred task was ever created
     std::atomic<bool> detach_used{false};  // a detachable task was made
+    // Counters every enqueue / take / completion writes (own line).
+    // Queued tasks = epoch - taken.
+    alignas(64) std::atomic<uint64_t> epoch{0};  // enqueues so far
+    std::atomic<uint64_t> taken{0};  // tasks taken from the queues so far
+    std::atomic<int> prio_ready{0};  // queued tasks with priority > 0
+    std::atomic<long> pending{0};    // deferred tasks not yet completed
     Spin dep_lock;  // dependence maps, successor lists, Task::npred
     WaitQueue waitq;  // taskwait / taskgroup / depend waiters
+    TaskPool() = default;
+    TaskPool(const TaskPool &) = delete;
+    TaskPool &operator=(const TaskPool &) = delete;
+    ~TaskPool();  // frees the queues (task.cpp)
 };
 
 // ---- doacross loops (doacross.cpp) ----

@@ -1,23 +1,33 @@
-// task.cpp: the team's task pool and task scheduling (see task.hpp for
+// task.cpp: the team's task queues and task scheduling (see task.hpp for
 // the Task lifetime and the scheduling constraint).
 //
-// Pool (Team::tasks): deferred tasks whose dependences are met sit in
-// `ready` (guarded by `s`); members take them at scheduling points: LIFO
-// (the newest first, as libgomp), or the highest priority first when a
-// ready task has one. `pending` counts deferred tasks not yet completed;
-// the team barrier completes only when it is 0 (barrier.cpp calls
-// task_run_one while waiting and is told by tasks_done()).
+// Queues (TaskPool::queues, one TaskQueue per member, made when the team
+// queues its first task): a deferred task whose dependences are met goes
+// to the queue of the member that queued it (a foreign thread fulfilling
+// a detach event uses member 0's). A member taking a task at a
+// scheduling point looks in its own queue first, newest first (LIFO, as
+// libgomp), then steals from the others' queues, oldest first, so an
+// owner and its thieves work at opposite ends. When any queued task has a
+// priority > 0 (TaskPool::prio_ready), a taker instead scans every queue
+// and takes the highest priority one it may run. Each queue has its own
+// Spin: the owner's push and pop contend only with thieves, not with the
+// whole team. `pending` counts deferred tasks not yet completed; the team
+// barrier completes only when it is 0 (barrier.cpp calls task_run_one
+// while waiting and is told by tasks_done()).
 //
-// Waits (taskwait, taskgroup end, depend) loop: run an eligible ready
-// task, else block on the pool's WaitQueue until the awaited count drops
-// or a task is enqueued (epoch changes). A waiting member therefore never
+// Waits (taskwait, taskgroup end, depend) loop: read `epoch`, run an
+// eligible queued task, else block on the pool's WaitQueue until the
+// awaited count drops or a task is enqueued (epoch changes). `epoch` is
+// read before the queues are scanned and bumped after a push, so a task
+// pushed to a queue after the scan passed it changes the epoch the waiter
+// compares with: no wake-up is lost. A waiting member therefore never
 // spins on a hart another member needs: with one hart and many members,
 // blocked members hand the hart over (PARLIB_VCORES=1 works).
 //
 // Enqueueing wakes the pool's waiters and the barrier's sleepers; a
 // completion wakes the pool's waiters (counts changed). Lock order:
-// dep_lock, then s (never the reverse); neither is held while a task
-// runs or a context blocks.
+// dep_lock, then one queue's Spin (never two queues at once, never the
+// reverse); none is held while a task runs or a context blocks.
 //
 // Detachable tasks (detach(event)): Task::detach goes kDetachArmed ->
 // kDetachFulfilled (omp_fulfill_event while the body runs; the body's end
@@ -95,42 +105,167 @@ bool is_descendant(const Task *t, const Task *of) {
     return false;
 }
 
+}  // namespace
+
+// One member's ready tasks: v[head..] from oldest to newest. The owner
+// pushes and pops at the back, thieves take from the front; a task that
+// only some takers may run (the scheduling constraint) may also leave
+// from the middle. Own cache line: members push and pop in parallel.
+struct alignas(64) TaskQueue {
+    Spin s;  // guards v, head
+    std::vector<Task *> v;
+    size_t head = 0;
+    std::atomic<int> size{0};  // v.size() - head, read without s
+};
+
+TaskPool::~TaskPool() { delete[] queues.load(std::memory_order_relaxed); }
+
+namespace {
+
+TaskQueue *queues_of(Team *team) {
+    TaskPool &p = team->tasks;
+    TaskQueue *q = p.queues.load(std::memory_order_acquire);
+    if (q) return q;
+    auto *mine = new TaskQueue[team->n];
+    if (p.queues.compare_exchange_strong(q, mine, std::memory_order_acq_rel,
+                                         std::memory_order_acquire))
+        return mine;
+    delete[] mine;  // another member made them first
+    return q;
+}
+
+// The calling member's queue index in `team` (0 for a thread that is not
+// one of its members: omp_fulfill_event may run anywhere).
+int my_queue(Team *team) {
+    Member *m = self();
+    return m->team == team ? m->tid : 0;
+}
+
+// Tasks in the queues: `taken` is read first, so a take racing with the
+// two reads can only make the answer too high (a caller then finds
+// nothing and looks again), never hide a queued task.
+uint64_t queued(const TaskPool &p) {
+    uint64_t taken = p.taken.load(std::memory_order_seq_cst);
+    uint64_t e = p.epoch.load(std::memory_order_seq_cst);
+    return e > taken ? e - taken : 0;
+}
+
 // Once queued, `t` may run and be freed at any moment: not touched after.
 void enqueue(Task *t) {
     Team *team = t->team;
     TaskPool &p = team->tasks;
-    p.s.lock();
-    p.ready.push_back(t);
-    if (t->priority > 0) ++p.prio_ready;
-    p.nready.fetch_add(1, std::memory_order_seq_cst);
+    TaskQueue &q = queues_of(team)[my_queue(team)];
+    bool prio = t->priority > 0;
+    if (prio) p.prio_ready.fetch_add(1, std::memory_order_seq_cst);
+    q.s.lock();
+    q.v.push_back(t);
+    q.size.store(static_cast<int>(q.v.size() - q.head),
+                 std::memory_order_relaxed);
+    q.s.unlock();
     p.epoch.fetch_add(1, std::memory_order_seq_cst);
-    p.s.unlock();
     p.waitq.notify_all();
     team->barrier.wake_for_tasks();
 }
 
-// Takes a ready task `of` may run (nullptr: any); returns the epoch seen.
+enum Pick { kNewest, kOldest, kBest };
+
+// Under q.s: the index of the task `of` may run (nullptr: any) that
+// `how` picks, or -1. kBest: the highest priority, newest among equals.
+long pick(const TaskQueue &q, const Task *of, Pick how) {
+    long best = -1;
+    auto ok = [of](const Task *t) { return !of || is_descendant(t, of); };
+    if (how == kOldest) {
+        for (size_t i = q.head; i < q.v.size(); ++i)
+            if (ok(q.v[i])) return static_cast<long>(i);
+        return -1;
+    }
+    for (size_t i = q.v.size(); i-- > q.head;) {
+        if (!ok(q.v[i])) continue;
+        if (how == kNewest) return static_cast<long>(i);
+        if (best < 0 || q.v[i]->priority > q.v[static_cast<size_t>(best)]->priority)
+            best = static_cast<long>(i);
+    }
+    return best;
+}
+
+// Under q.s: removes v[i] and returns it.
+Task *remove_at(TaskQueue &q, size_t i) {
+    Task *t = q.v[i];
+    if (i == q.head)
+        ++q.head;
+    else if (i + 1 == q.v.size())
+        q.v.pop_back();
+    else
+        q.v.erase(q.v.begin() + static_cast<long>(i));
+    if (q.head == q.v.size()) {
+        q.v.clear();
+        q.head = 0;
+    } else if (q.head >= 64 && 2 * q.head >= q.v.size()) {
+        q.v.erase(q.v.begin(), q.v.begin() + static_cast<long>(q.head));
+        q.head = 0;
+    }
+    q.size.store(static_cast<int>(q.v.size() - q.head),
+                 std::memory_order_relaxed);
+    return t;
+}
+
+// Takes from `q` the task `how` picks among those `of` may run.
+Task *take_from(TaskPool &p, TaskQueue &q, const Task *of, Pick how) {
+    if (q.size.load(std::memory_order_relaxed) == 0) return nullptr;
+    q.s.lock();
+    long i = pick(q, of, how);
+    Task *t = i < 0 ? nullptr : remove_at(q, static_cast<size_t>(i));
+    q.s.unlock();
+    if (t) {
+        if (t->priority > 0)
+            p.prio_ready.fetch_sub(1, std::memory_order_relaxed);
+        p.taken.fetch_add(1, std::memory_order_relaxed);
+    }
+    return t;
+}
+
+// The queue holding the highest-priority task `of` may run (-1: none);
+// one queue locked at a time, so the answer may be stale: a hint, as
+// priorities are.
+int best_queue(TaskQueue *qs, int n, int me, const Task *of) {
+    int best = -1, best_prio = 0;
+    for (int k = 0; k < n; ++k) {
+        TaskQueue &q = qs[(me + k) % n];
+        if (q.size.load(std::memory_order_relaxed) == 0) continue;
+        q.s.lock();
+        long i = pick(q, of, kBest);
+        if (i >= 0) {
+            int prio = q.v[static_cast<size_t>(i)]->priority;
+            if (best < 0 || prio > best_prio) {
+                best = (me + k) % n;
+                best_prio = prio;
+            }
+        }
+        q.s.unlock();
+    }
+    return best;
+}
+
+// Takes a ready task `of` may run (nullptr: any); *epoch = the epoch
+// read before the queues were looked at.
 Task *take(Team *team, const Task *of, uint64_t *epoch) {
     TaskPool &p = team->tasks;
-    p.s.lock();
-    if (epoch) *epoch = p.epoch.load(std::memory_order_relaxed);
-    auto best = p.ready.end();
-    for (auto it = p.ready.end(); it != p.ready.begin();) {
-        --it;
-        if (of && !is_descendant(*it, of)) continue;
-        if (best == p.ready.end() || (*it)->priority > (*best)->priority)
-            best = it;
-        if (p.prio_ready == 0) break;
+    uint64_t taken = p.taken.load(std::memory_order_seq_cst);
+    uint64_t e = p.epoch.load(std::memory_order_seq_cst);
+    if (epoch) *epoch = e;
+    if (e == taken) return nullptr;  // nothing queued
+    TaskQueue *qs = p.queues.load(std::memory_order_acquire);
+    if (!qs) return nullptr;
+    int n = team->n, me = my_queue(team);
+    if (p.prio_ready.load(std::memory_order_relaxed) > 0) {
+        int b = best_queue(qs, n, me, of);
+        if (b >= 0)
+            if (Task *t = take_from(p, qs[b], of, kBest)) return t;
     }
-    Task *t = nullptr;
-    if (best != p.ready.end()) {
-        t = *best;
-        p.ready.erase(best);
-        if (t->priority > 0) --p.prio_ready;
-        p.nready.fetch_sub(1, std::memory_order_relaxed);
-    }
-    p.s.unlock();
-    return t;
+    if (Task *t = take_from(p, qs[me], of, kNewest)) return t;
+    for (int k = 1; k < n; ++k)
+        if (Task *t = take_from(p, qs[(me + k) % n], of, kOldest)) return t;
+    return nullptr;
 }
 
 void complete(Task *t) {
@@ -150,13 +285,30 @@ void complete(Task *t) {
     } else {
         t->done.store(true, std::memory_order_release);
     }
+    if (!t->deferred) {  // uncounted (count_deferred): nobody waits on it
+        task_release(t);
+        return;
+    }
     if (t->group) t->group->count.fetch_sub(1, std::memory_order_acq_rel);
     t->parent->children.fetch_sub(1, std::memory_order_acq_rel);
-    bool last = t->deferred &&
-                p.pending.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    bool last = p.pending.fetch_sub(1, std::memory_order_acq_rel) == 1;
     p.waitq.notify_all();
     if (last) team->barrier.tasks_done();
     task_release(t);
+}
+
+// Counts `t` as deferred: in its team's `pending`, its parent's
+// `children` and its taskgroup's `count`, which barriers, taskwait and
+// taskgroup ends wait on. Only deferred tasks (and undeferred detachable
+// ones once their body has ended) are counted: any other undeferred task
+// completes before its creator goes on, so no wait can see it, and not
+// touching those team-shared counters keeps undeferred tasks cheap
+// (libgomp's cancel-taskgroup-1.c creates 26 million of them).
+void count_deferred(Task *t, std::memory_order o) {
+    t->deferred = true;
+    t->parent->children.fetch_add(1, std::memory_order_relaxed);
+    if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
+    t->team->tasks.pending.fetch_add(1, o);
 }
 
 enum { kDetachNone, kDetachArmed, kDetachFulfilled, kDetachWaiting,
@@ -165,11 +317,8 @@ enum { kDetachNone, kDetachArmed, kDetachFulfilled, kDetachWaiting,
 // The body of `t` has ended: complete it, unless it waits for its event.
 void body_done(Task *t) {
     if (t->detach.load(std::memory_order_acquire) != kDetachNone) {
-        TaskPool &p = t->team->tasks;
-        if (!t->deferred) {  // count it before fulfilment can complete it
-            t->deferred = true;
-            p.pending.fetch_add(1, std::memory_order_seq_cst);
-        }
+        // Count it before fulfilment can complete it.
+        if (!t->deferred) count_deferred(t, std::memory_order_seq_cst);
         int s = kDetachArmed;
         if (t->detach.compare_exchange_strong(s, kDetachWaiting,
                                               std::memory_order_acq_rel))
@@ -248,9 +397,7 @@ Team *task_link(Task *t) {
     t->parent = parent;
     t->icv = m->icv;
     parent->refs.fetch_add(1, std::memory_order_relaxed);
-    parent->children.fetch_add(1, std::memory_order_relaxed);
     t->group = parent->cur_group;
-    if (t->group) t->group->count.fetch_add(1, std::memory_order_relaxed);
     t->cur_group = t->group;
     if (parent->final_task) t->final_task = true;
     if (t->detach.load(std::memory_order_relaxed) != kDetachNone)
@@ -266,14 +413,14 @@ bool task_must_run_now(Team *team, bool has_deps) {
     // Throttle: with many tasks queued, run new independent ones at once
     // (bounds memory; libgomp does the same at 64 per thread).
     return !has_deps &&
-           team->tasks.nready.load(std::memory_order_relaxed) > 64 * team->n;
+           queued(team->tasks) > 64 * static_cast<uint64_t>(team->n);
 }
 
 void task_submit(Task *t, const Dep *deps, int ndeps) {
     TaskPool &p = t->team->tasks;
-    t->deferred = true;
-    p.used.store(true, std::memory_order_relaxed);
-    p.pending.fetch_add(1, std::memory_order_relaxed);
+    count_deferred(t, std::memory_order_relaxed);
+    if (!p.used.load(std::memory_order_relaxed))  // keep the line shared
+        p.used.store(true, std::memory_order_relaxed);
     bool ready = true;
     if (ndeps > 0) {
         p.dep_lock.lock();
@@ -364,7 +511,7 @@ void task_wait_deps(const Dep *deps, int ndeps) {
 }
 
 bool task_ready(Team *t) {
-    return t->tasks.nready.load(std::memory_order_seq_cst) > 0;
+    return queued(t->tasks) > 0;
 }
 
 bool task_run_one(Team *t) {

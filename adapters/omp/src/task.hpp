@@ -1,13 +1,15 @@
-// task.hpp: explicit tasks, shared by task.cpp (pool, scheduling, waits),
+// task.hpp: explicit tasks, shared by task.cpp (queues, scheduling, waits),
 // taskdep.cpp (depend clauses) and the two ABI front ends
 // (abi_gomp_task.cpp, abi_kmpc_task.cpp). docs/omp.md "Tasks".
 //
 // A Task is one task region. Deferred tasks go to their team's TaskPool
-// and are run by whichever member reaches a scheduling point (taskwait,
-// taskgroup end, taskyield, a barrier, the end of the region's body) on
-// that member's own stack; undeferred ones run at once on the encountering
-// member. Every member's implicit task is a Task too (Member::implicit),
-// so children, taskgroups and dependences work the same way in both.
+// (the queueing member's queue) and are run by whichever member reaches
+// a scheduling point (taskwait, taskgroup end, taskyield, a barrier, the
+// end of the region's body) on that member's own stack; undeferred ones
+// run at once on the encountering member and, unless detachable, are
+// not counted by any wait (task.cpp, count_deferred). Every member's
+// implicit task is a Task too (Member::implicit), so children,
+// taskgroups and dependences work the same way in both.
 //
 // Lifetime: `refs` = 1 until the task completes (or, for an implicit task,
 // until its member ends the region) + 1 per child not yet freed + 1 per
@@ -31,7 +33,7 @@
 
 namespace lomp {
 
-// An open taskgroup: `count` = tasks created in it (and their
+// An open taskgroup: `count` = deferred tasks created in it (and their
 // descendants) not yet completed. Lives on the stack of the task region
 // that opened it, until its end has seen count == 0.
 struct KmpRedItem;
@@ -68,11 +70,11 @@ struct Task {
     TaskGroup *group = nullptr;   // taskgroup it counts in
     TaskGroup *cur_group = nullptr;  // innermost group open in this region
     std::atomic<int> refs{1};
-    std::atomic<long> children{0};  // incomplete child tasks
+    std::atomic<long> children{0};  // incomplete deferred child tasks
     int priority = 0;
     bool final_task = false;
     bool implicit = false;
-    bool deferred = false;  // counted in the pool's `pending`
+    bool deferred = false;  // counted: pending, parent children, group (task.cpp)
     bool again = false;     // kmpc untied: re-run the entry (new part)
     // The task's data environment ICVs: the generating task's at creation
     // (OpenMP 5.1 §2.4.1). Its body runs with them in Member::icv, so a
