@@ -33,7 +33,7 @@ enum SchedState : uint32_t { kInit = 0, kEntered = 1, kExiting = 2, kExited = 3 
 
 struct alignas(64) Hart {
     lithe_sched_t *current = nullptr;  // nullptr = with the system (vcore)
-    uint64_t since_ns = 0;             // when `current` became current
+    uint64_t since_ticks = 0;  // parlib_ticks() when `current` became current
     void (*unlock)(void *) = nullptr;  // pending grant callback
     void *unlock_arg = nullptr;
 };
@@ -66,7 +66,6 @@ inline Hart *here_on_vcore_tls() {
     return h;
 }
 void set_current(Hart *h, lithe_sched_t *to);
-uint64_t now_ns();
 
 // Reports API misuse: aborts naming the call under LITHE_MISUSE_ABORT,
 // otherwise returns `code`.

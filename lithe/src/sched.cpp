@@ -24,6 +24,7 @@
 // at the child again.
 #include <cstring>
 
+#include <parlib/ticks.h>
 #include <parlib/uthread.h>
 
 #include "internal.hpp"
@@ -192,7 +193,8 @@ int lithe_sched_stats(lithe_sched_t *s, struct lithe_sched_stats *out) {
     out->harts = __atomic_load_n(&s->harts, __ATOMIC_ACQUIRE);
     out->subtree_harts = __atomic_load_n(&s->subtree_harts, __ATOMIC_ACQUIRE);
     out->requested = __atomic_load_n(&s->requested, __ATOMIC_RELAXED);
-    out->hart_time_ns = __atomic_load_n(&s->hart_time_ns, __ATOMIC_RELAXED);
+    out->hart_time_ns = parlib_ticks_to_ns(
+        __atomic_load_n(&s->hart_time_ticks, __ATOMIC_RELAXED));
     out->grants_received =
         __atomic_load_n(&s->grants_received, __ATOMIC_RELAXED);
     out->grants_made = __atomic_load_n(&s->grants_made, __ATOMIC_RELAXED);

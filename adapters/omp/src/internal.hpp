@@ -307,7 +307,7 @@ struct Team {
     std::atomic<int> unrequested{0};
     const void *site = nullptr;  // the call site (outlined function)
     void *hint = nullptr;        // its SiteHint in the master's pool
-    uint64_t body_start = 0;     // ticks() when member 0 began the body
+    uint64_t body_start = 0;     // parlib_ticks() when member 0 began the body
     // Join: workers not yet docked, and the blocked master (team.cpp).
     Spin join_lock;
     std::atomic<int> running{0};

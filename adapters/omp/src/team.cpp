@@ -80,6 +80,7 @@
 // disabled (region_fork disables them): it calls lithe and the fork-join
 // scheduler, which take plain spinlocks from this context. `g_workers`
 // counts the workers of live teams, for OMP_DYNAMIC's team sizes.
+#include <parlib/ticks.h>
 #include <parlib/uthread.h>
 
 #include <algorithm>
@@ -120,33 +121,6 @@ struct SiteHints {
 // which may grow the vector.
 thread_local std::vector<std::unique_ptr<SiteHints>> tls_hints;
 
-// A cheap clock for the master's body time: the TSC where there is one
-// (rdtsc, ~15 ns here against ~50 ns for clock_gettime), calibrated
-// against now_ns() once 2^24 ticks have passed since the first region
-// (until then no site counts as short).
-uint64_t ticks() {
-#if defined(__x86_64__)
-    return __builtin_ia32_rdtsc();
-#else
-    return now_ns();
-#endif
-}
-std::atomic<uint64_t> g_short_ticks{0};  // kShortNs in ticks; 0: not yet
-uint64_t short_ticks(uint64_t now) {
-    uint64_t s = g_short_ticks.load(std::memory_order_relaxed);
-    if (s) return s;
-    struct Origin {
-        uint64_t ticks, ns;
-    };
-    static const Origin o{ticks(), now_ns()};
-    uint64_t dt = now - o.ticks;
-    if (now < o.ticks || dt < (uint64_t{1} << 24)) return 0;
-    uint64_t dn = now_ns() - o.ns;
-    s = std::max<uint64_t>(1, dn ? dt * kShortNs / dn : 1);
-    g_short_ticks.store(s, std::memory_order_relaxed);
-    return s;
-}
-
 SiteHint *site_hint(int pool, const void *site) {
     if (tls_hints.size() <= static_cast<size_t>(pool))
         tls_hints.resize(pool + 1);
@@ -158,9 +132,9 @@ SiteHint *site_hint(int pool, const void *site) {
 // team_join: the master's body ended at `joined`, the region at `now`.
 void record_region(Team *t, uint64_t joined, uint64_t now) {
     auto *h = static_cast<SiteHint *>(t->hint);
-    uint64_t limit = short_ticks(now);
-    bool is_short = limit && joined - t->body_start < limit &&
-                    (now - t->body_start) / t->n < limit;
+    bool is_short =
+        parlib_ticks_to_ns(joined - t->body_start) < kShortNs &&
+        parlib_ticks_to_ns(now - t->body_start) / t->n < kShortNs;
     if (h->site != t->site) {
         h->site = t->site;
         h->short_runs = 0;
@@ -382,12 +356,12 @@ bool team_start(Team *t, Member *mm) {
     slicer_add(here);
     bool was_preemptible = set_preemptible(true);
     uth_enable_notifs();
-    t->body_start = ticks();
+    t->body_start = parlib_ticks();
     return was_preemptible;
 }
 
 void team_join(Team *t, bool was_preemptible) {
-    uint64_t joined = ticks();
+    uint64_t joined = parlib_ticks();
     lithe_sched_t *here = lithe_sched_current();
     auto done = [&] { return t->running.load(std::memory_order_acquire) == 0; };
     while (!done()) {
@@ -407,7 +381,7 @@ void team_join(Team *t, bool was_preemptible) {
     // waits for it to leave before *t goes away.
     t->join_lock.lock();
     t->join_lock.unlock();
-    record_region(t, joined, ticks());
+    record_region(t, joined, parlib_ticks());
     uth_disable_notifs();
     set_preemptible(was_preemptible);
     slicer_remove(here);

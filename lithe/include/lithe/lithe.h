@@ -127,7 +127,7 @@ struct lithe_sched {
     uint32_t lock __attribute__((aligned(64))); /* orders grant vs exit */
     int32_t harts;
     int64_t contexts;
-    uint64_t hart_time_ns;
+    uint64_t hart_time_ticks;      /* parlib_ticks(); stats convert */
     uint64_t grants_received;
     uint64_t grants_made;
     uint64_t yields;
