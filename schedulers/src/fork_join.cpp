@@ -52,11 +52,10 @@ namespace {
 // Queue and scheduler locks: parlib's spinlock (never blocks a hart).
 using Spin = parlib::SpinLock;
 
-// Separate cache lines: thieves lock `lock` and read the deque; this hart
-// reads `size` and writes the yield slot and its flags on every context
-// yield, a line thieves leave alone while this hart is ours and not `away`
-// (`size` changes only with the deque); `away` has its own line, written
-// when this hart leaves with the slot full.
+// Three lines: thieves lock `lock` and read the deque (line 0); this hart
+// reads `size` on every context yield (line 1, written only with the
+// deque); this hart writes the yield slot and its flags on every context
+// yield (line 2).
 struct alignas(64) Queue {
     Spin lock;
     std::deque<lithe_context_t *> q;
@@ -65,30 +64,21 @@ struct alignas(64) Queue {
     // foreign thread, and may as well have come later).
     alignas(64) std::atomic<size_t> size{0};
     // The context that yielded on this hart last, logically in front of `q`
-    // (where a yield put it before): it runs after every queued context.
-    // Only this hart stores into it (context_yield, hart context; harts
-    // sharing a queue, see my_queue, exchange instead); this hart and
-    // thieves take it with an exchange. A single context yielding on an
-    // otherwise idle hart (a spin-wait, the round trip bench_lithe
-    // measures) thus goes from context_yield to lithe_context_run with one
-    // locked instruction and no queue lock.
-    // Hidden from thieves (steal) while this hart is ours and not away: it
-    // runs the slot at its next hart_enter, and a thief reading the line
-    // made this hart's next store to it a cache miss (up to ~130 ns per
-    // visit of a hart idling in this scheduler, more than the yield
-    // itself; docs/perf.md, session 6). It becomes visible when this hart leaves
-    // (lithe_hart_owner changes, or `away` for the parent's turn) and when
-    // a queued context overtakes it (pop_local moves it to the deque).
-    std::atomic<lithe_context_t *> yielded{nullptr};
+    // (where a yield put it before): it runs after every queued context, and
+    // thieves take it first. Only this hart stores into it (context_yield,
+    // hart context; harts sharing a queue, see my_queue, exchange instead);
+    // this hart and thieves take it with an exchange. A
+    // single context yielding on an otherwise idle hart (a spin-wait, the
+    // round trip bench_lithe measures) thus goes from context_yield to
+    // lithe_context_run with one locked instruction and no queue lock.
+    // Thieves see it even while this hart is about to run it again (see
+    // "Yielded contexts can move" in docs/lithe.md for why).
+    alignas(64) std::atomic<lithe_context_t *> yielded{nullptr};
     // Per hart, touched only by that hart in hart context (no lock): a
     // context yielded here, so the parent is owed a turn (turn_owed); a
     // child gave this hart back (returned), so our own contexts come first.
     bool turn_owed = false;
     bool returned = false;
-    bool was_away = false;  // `away` is set: this hart's copy, read per entry
-    // This hart is giving the parent its turn, or has not come back since:
-    // the slot is visible (see give_turn). Written by this hart only.
-    alignas(64) std::atomic<bool> away{false};
 };
 
 struct FjCtx;
@@ -96,10 +86,6 @@ struct FjCtx;
 struct Impl {
     std::unique_ptr<Queue[]> queues;
     int nq = 0;
-    // queues[i] is hart i's (made once lithe runs): steal can tell whether
-    // a yield slot's hart is ours. Otherwise harts share queues, and the
-    // slots are always visible.
-    bool per_hart = false;
     Spin lock;
     std::vector<lithe_sched_t *> children;
     std::atomic<int> nchildren{0};  // children.size(), readable without lock
@@ -166,15 +152,13 @@ lithe_context_t *take_yielded(Queue &q) {
 }
 
 // This hart's next context: its newest queued one, else the one that
-// yielded here. A yielded context that a queued one overtakes goes to the
-// deque's front, where thieves see it (Queue::yielded).
+// yielded here.
 lithe_context_t *pop_local(Queue &q) {
     if (q.size.load(std::memory_order_relaxed)) {
         std::lock_guard<Spin> g(q.lock);
         if (!q.q.empty()) {
             lithe_context_t *c = q.q.back();
             q.q.pop_back();
-            if (lithe_context_t *y = take_yielded(q)) q.q.push_front(y);
             q.size.store(q.q.size(), std::memory_order_relaxed);
             return c;
         }
@@ -199,22 +183,12 @@ lithe_context_t *take_front(Queue &q) {
 // smaller than the queued work. Giving up on a busy queue once left such
 // contexts with no hart for ever (tests/lithe/test_stress.cpp, spurious
 // trylock).
-//
-// A yield slot is skipped, without reading its line, while its hart is
-// ours and not away (Queue::yielded). Such a hart runs it next, unless it
-// leaves first: to a child (serve_children), which gives the hart back,
-// the slot visible meanwhile; or to the parent for its turn, which decides
-// again after raising `away` (give_turn).
-lithe_context_t *steal(lithe_sched_t *self, Impl *im) {
+lithe_context_t *steal(Impl *im) {
     int n = im->nq, start = static_cast<int>(next_rand() % n);
     bool busy = false;
     for (int k = 0; k < n; ++k) {
-        int i = (start + k) % n;
-        Queue &q = im->queues[i];
-        bool hidden = im->per_hart && lithe_hart_owner(i) == self &&
-                      !q.away.load(std::memory_order_seq_cst);
-        if (!hidden)
-            if (lithe_context_t *c = take_yielded(q)) return c;
+        Queue &q = im->queues[(start + k) % n];
+        if (lithe_context_t *c = take_yielded(q)) return c;
         if (!q.lock.try_lock()) {
             busy = true;
             continue;
@@ -317,26 +291,6 @@ bool parent_turn(lithe_sched_t *self) {
     return load(p->requested) - req > load(p->subtree_harts) - held;
 }
 
-// The parent's turn (see the top), from hart_enter with this hart's slot
-// holding the context that yielded: the hart leaves with the slot full, so
-// it raises `away` first, and decides again after a full fence. A hart of
-// ours that skipped the slot (it read `away` false) and then left had
-// made any request of its contexts before that read (a locked add), so
-// this second look sees it: either the parent will still grant a hart
-// back (parent_turn's own condition), or we keep this one. Without it a
-// context could be left in the slot of a hart that left, unseen by the
-// thief that left too, in a scheduler that no longer asks for a hart
-// (tests/lithe/test_stress.cpp, spurious trylock).
-void give_turn(lithe_sched_t *self, Queue &mine) {
-    if (!parent_turn(self)) return;
-    mine.was_away = true;
-    mine.away.store(true, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (parent_turn(self)) lithe_hart_yield();  // back: hart_enter clears it
-    mine.was_away = false;
-    mine.away.store(false, std::memory_order_relaxed);
-}
-
 }  // namespace
 
 extern "C" {
@@ -435,18 +389,14 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     Queue &mine = im->queues[my_queue(im)];
     bool returned = mine.returned;
     if (returned) mine.returned = false;  // no store per context yield
-    if (mine.was_away) {
-        mine.was_away = false;
-        mine.away.store(false, std::memory_order_relaxed);
-    }
     if (mine.turn_owed) {
         mine.turn_owed = false;
-        give_turn(self, mine);
+        if (parent_turn(self)) lithe_hart_yield();
     }
     bool children = im->nchildren.load(std::memory_order_acquire) > 0;
     if (children && !returned) serve_children(im);
     lithe_context_t *c = pop_local(mine);
-    if (!c) c = steal(self, im);
+    if (!c) c = steal(im);
     if (c) {
         t_empty_entries = 0;
         lithe_context_run(c);
@@ -516,8 +466,7 @@ lithe_fj_sched_t *lithe_fj_sched_create_funcs(
     if (!s) {
         s = new lithe_fj_sched_t{};
         auto *im = new Impl;
-        im->per_hart = lithe_num_harts() > 0;
-        im->nq = im->per_hart ? lithe_num_harts() : 1;
+        im->nq = lithe_num_harts() > 0 ? lithe_num_harts() : 1;
         im->queues.reset(new Queue[im->nq]);
         s->impl = im;
     }
