@@ -36,9 +36,10 @@ constinit __thread Hart *tls_hart __attribute__((tls_model("initial-exec"))) =
 // clock_gettime (~50 ns); lithe_sched_stats converts to ns.
 void set_current(Hart *h, lithe_sched_t *to) {
     uint64_t t = parlib_ticks();
+    // The hart's kernel thread may have changed CPUs since (ticks.h).
+    uint64_t held = t > h->since_ticks ? t - h->since_ticks : 0;
     if (lithe_sched_t *from = h->current)
-        __atomic_fetch_add(&from->hart_time_ticks, t - h->since_ticks,
-                           __ATOMIC_RELAXED);
+        __atomic_fetch_add(&from->hart_time_ticks, held, __ATOMIC_RELAXED);
     __atomic_store_n(&h->current, to, __ATOMIC_RELEASE);
     h->since_ticks = t;
 }

@@ -1,7 +1,9 @@
-// parlib_ticks (parlib/ticks.h): readings never go backwards, also when the
-// second is taken on another thread (lithe charges hart time with
-// differences taken on whichever CPU the hart's kernel thread ran), and
-// parlib_ticks_to_ns measures an interval as CLOCK_MONOTONIC does.
+// parlib_ticks (parlib/ticks.h): a thread's readings never go backwards; a
+// reading taken on another thread after a synchronisation is earlier, if
+// at all, only by the CPU's reorder window (the TSCs are synchronised:
+// lithe charges hart time with differences taken on whichever CPU the
+// hart's kernel thread ran); and parlib_ticks_to_ns measures an interval
+// as CLOCK_MONOTONIC does.
 #include <catch2/catch.hpp>
 
 #include <parlib/ticks.h>
@@ -36,20 +38,22 @@ Bracket bracketed_reading() {
 
 }  // namespace
 
-TEST_CASE("ticks never go backwards, across threads") {
+TEST_CASE("ticks go backwards never on a thread, and across threads by less than 1 us") {
     constexpr int kRounds = 20000;
     std::atomic<uint64_t> baton{0};  // a reading, handed to the other thread
     std::atomic<int> turn{0};
-    std::atomic<int> backwards{0};
+    std::atomic<int> own_backwards{0};
+    std::atomic<uint64_t> worst_reversal{0};  // ticks
     auto player = [&](int me) {
         for (int i = 0; i < kRounds; ++i) {
             while (turn.load(std::memory_order_acquire) != me)
                 std::this_thread::yield();
             uint64_t now = parlib_ticks();
-            if (now < baton.load(std::memory_order_relaxed))
-                backwards.fetch_add(1);
+            uint64_t handed = baton.load(std::memory_order_relaxed);
+            if (now < handed && handed - now > worst_reversal.load())
+                worst_reversal.store(handed - now);
             uint64_t again = parlib_ticks();
-            if (again < now) backwards.fetch_add(1);
+            if (again < now) own_backwards.fetch_add(1);
             baton.store(again, std::memory_order_relaxed);
             turn.store(1 - me, std::memory_order_release);
         }
@@ -57,7 +61,9 @@ TEST_CASE("ticks never go backwards, across threads") {
     std::thread a(player, 0), b(player, 1);
     a.join();
     b.join();
-    CHECK(backwards.load() == 0);
+    CHECK(own_backwards.load() == 0);
+    INFO("worst reversal: " << worst_reversal.load() << " ticks");
+    CHECK(parlib_ticks_to_ns(worst_reversal.load()) < 1000);
 }
 
 TEST_CASE("ticks_to_ns measures an interval as CLOCK_MONOTONIC does") {

@@ -129,7 +129,10 @@ SiteHint *site_hint(int pool, const void *site) {
     return &hints->h[(reinterpret_cast<uintptr_t>(site) >> 4) % kSites];
 }
 
-// team_join: the master's body ended at `joined`, the region at `now`.
+// team_join: the master's body ended at `joined`, the region at `now`. A
+// master that moved between kernel threads may see a difference wrap
+// (parlib/ticks.h): the region then counts as long, which costs no more
+// than asking for harts next time.
 void record_region(Team *t, uint64_t joined, uint64_t now) {
     auto *h = static_cast<SiteHint *>(t->hint);
     bool is_short =

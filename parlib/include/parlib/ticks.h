@@ -8,6 +8,14 @@
  * accounting. The choice is made once per process, so any two readings,
  * on any threads, are comparable; parlib_ticks_to_ns() converts a
  * difference of two readings to ns. Both may be called from any context.
+ *
+ * A reading is not ordered against the memory operations around it (the
+ * TSC read is not serialising): a reading taken just after seeing another
+ * thread's store may come out earlier than a reading that thread took
+ * just before the store, by up to the CPU's reorder window (~100 ns). A
+ * thread's own readings never go backwards. Clamp differences of
+ * readings from different threads, or from a context that may have moved
+ * between kernel threads in between, at 0.
  */
 #ifndef PARLIB_TICKS_H
 #define PARLIB_TICKS_H
