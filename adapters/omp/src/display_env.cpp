@@ -79,6 +79,8 @@ void display_env(const Globals &g, const Icv &icv, bool verbose) {
         fprintf(f, "  LITHE_HARTS = '%d'\n", lithe_num_harts());
         const char *s = getenv("LITHE_OMP_SLICE_US");
         fprintf(f, "  LITHE_OMP_SLICE_US = '%s'\n", s ? s : "1000");
+        s = getenv("LITHE_OMP_SHORT_NS");
+        fprintf(f, "  LITHE_OMP_SHORT_NS = '%s'\n", s ? s : "1000");
         fprintf(f, "  PARLIB_SPIN_US (runtime waits) = '%llu'\n",
                 static_cast<unsigned long long>(spin_budget_ns() / 1000));
     }

@@ -62,6 +62,12 @@
 #include "internal.hpp"
 
 namespace lomp {
+
+long env_long(const char *name, long dflt) {
+    const char *v = getenv(name);
+    return v && *v ? atol(v) : dflt;
+}
+
 namespace {
 
 constexpr uint64_t kActiveSpinUs = 200000;  // libomp's KMP_BLOCKTIME default
@@ -70,11 +76,6 @@ constexpr int kKicks = 8;     // kick messages per hart
 constexpr int kAlarms = 8;
 constexpr int kIdleFactor = 8;  // period multiplier while nothing is starved
 
-
-long env_long(const char *name, long dflt) {
-    const char *v = getenv(name);
-    return v && *v ? atol(v) : dflt;
-}
 
 struct Kicks {
     event_msg msg[kKicks];
