@@ -42,6 +42,8 @@
 set -euo pipefail
 bin_dir=${1:?usage: bench_compose.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
+# CPUs (GNU nproc would report OMP_NUM_THREADS instead if it were set).
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 pairs=()  # "stock_program lithe_program"
 for p in "gomp lithe" "libomp lithe_clang"; do
     read -r s l <<<"$p"
@@ -91,7 +93,7 @@ for ((r = 0; r < rounds; ++r)); do
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-ALT="$alt" python3 - "$raw" "$rounds" "$(nproc)" "${n:-$(nproc)}" "$load_before" "$load_after" \
+ALT="$alt" python3 - "$raw" "$rounds" "$cpus" "${n:-$cpus}" "$load_before" "$load_after" \
     "$grains" "$grain_table" "${pairs[@]}" <<'EOF'
 import os, statistics as st, sys
 raw, rounds, cpus, width, lb, la, grains, gtab = sys.argv[1:9]

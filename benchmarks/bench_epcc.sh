@@ -24,6 +24,8 @@
 set -euo pipefail
 bin_dir=${1:?usage: bench_epcc.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
+# CPUs (GNU nproc would report OMP_NUM_THREADS instead if it were set).
+cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 progs=()
 for p in libomp lithe_clang gomp lithe; do
     [ -x "$bin_dir/bench_epcc_$p" ] && progs+=("$p")
@@ -52,7 +54,7 @@ for ((r = 0; r < rounds; ++r)); do
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$raw" "$rounds" "$(nproc)" "$load_before" "$load_after" <<'PY'
+python3 - "$raw" "$rounds" "$cpus" "$load_before" "$load_after" <<'PY'
 import statistics as st, sys
 raw, rounds, cpus, lb, la = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 vals, failed = {}, {}
