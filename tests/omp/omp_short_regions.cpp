@@ -33,23 +33,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "beside_sibling.hpp"
 #include "check.h"
 
-static lithe_fj_sched_t *g_fj;
+using namespace beside_sibling;
+
 static std::atomic<int> g_bad{0};
-static std::atomic<bool> g_regions_done{false};
-static std::atomic<bool> g_sibling_created{false};
-static std::atomic<long> g_sibling_steps{0};
 static thread_local int tls_mark;
 static void *g_member_tls[5];
-
-static void spin_us(long us) {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 <
-           us);
-}
 
 enum Mode { kShort, kLong, kBarrier, kYield, kBusyWait, kMembersLong };
 
@@ -120,7 +111,7 @@ static struct lithe_sched_stats g_before, g_base_before;
 
 static bool accounting_ok(int r, int n, Mode mode) {
     struct lithe_sched_stats after, base_after;
-    lithe_sched_stats(&g_fj->sched, &after);
+    lithe_sched_stats(&fj->sched, &after);
     lithe_sched_stats(lithe_sched_base(), &base_after);
     if (same(g_before, after) && same(g_base_before, base_after)) return true;
     fprintf(stderr,
@@ -167,7 +158,7 @@ static bool until_skipped(int n, int *r) {
 }
 
 static void regions(void *) {
-    while (!g_sibling_created.load()) lithe_context_yield();
+    while (!sibling_created.load()) lithe_context_yield();
     // Warm-up: every team size once (the pool is complete, the parent's
     // context count final) and the short-region clock calibrated (it needs
     // a few ms since the first region).
@@ -176,7 +167,7 @@ static void regions(void *) {
         g_member_tls[omp_get_thread_num()] = &tls_mark;
     }
     spin_us(20000);
-    lithe_sched_stats(&g_fj->sched, &g_before);
+    lithe_sched_stats(&fj->sched, &g_before);
     lithe_sched_stats(lithe_sched_base(), &g_base_before);
     int r = 0;
     const char *slice = getenv("LITHE_OMP_SLICE_US");
@@ -194,7 +185,7 @@ static void regions(void *) {
                     break;
                 }
             }
-        g_regions_done = true;
+        regions_done = true;
         return;
     }
     for (int rep = 0; rep < 60 && g_bad.load() == 0; ++rep) {
@@ -231,28 +222,12 @@ static void regions(void *) {
             }
         }
     }
-    g_regions_done = true;
-}
-
-static void sibling(void *) {
-    while (!g_regions_done.load() || g_sibling_steps.load() < 1000) {
-        spin_us(2);
-        g_sibling_steps++;
-        lithe_context_yield();
-    }
+    regions_done = true;
 }
 
 int main() {
-    g_fj = lithe_fj_sched_create();
-    CHECK(lithe_sched_enter(&g_fj->sched) == LITHE_OK);
-    lithe_fj_context_create(g_fj, 0, regions, nullptr);
-    lithe_fj_context_create(g_fj, 0, sibling, nullptr);
-    g_sibling_created = true;
-    lithe_fj_sched_join_all(g_fj);
-    CHECK(lithe_sched_exit() == LITHE_OK);
-    lithe_fj_sched_destroy(g_fj);
+    beside_sibling::run(regions);
     CHECK(g_bad.load() == 0);
-    CHECK(g_sibling_steps.load() >= 1000);
     printf("omp_short_regions: ok\n");
     return 0;
 }

@@ -19,23 +19,14 @@
 
 #include <atomic>
 
+#include "beside_sibling.hpp"
 #include "check.h"
 
-static lithe_fj_sched_t *g_fj;
+using namespace beside_sibling;
+
 static std::atomic<int> g_bad{0};
-static std::atomic<bool> g_regions_done{false};
-static std::atomic<long> g_sibling_steps{0};
-static std::atomic<bool> g_sibling_created{false};
 static thread_local int tls_mark;  // one per member context
 static void *g_member_tls[5];  // [tid]: &tls_mark of member tid
-
-static void spin_us(long us) {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000 <
-           us);
-}
 
 static bool same(const struct lithe_sched_stats &a,
                  const struct lithe_sched_stats &b) {
@@ -49,13 +40,13 @@ static void regions(void *) {
     // another hart. Then warm up: every team size once, so the pool is
     // complete and the parent's context count is final (the warm-up also
     // gives main time to block).
-    while (!g_sibling_created.load()) lithe_context_yield();
+    while (!sibling_created.load()) lithe_context_yield();
     for (int n = 2; n <= 5; ++n) {
 #pragma omp parallel num_threads(n)
         g_member_tls[omp_get_thread_num()] = &tls_mark;
     }
     struct lithe_sched_stats before, after, base_before, base_after;
-    lithe_sched_stats(&g_fj->sched, &before);
+    lithe_sched_stats(&fj->sched, &before);
     lithe_sched_stats(lithe_sched_base(), &base_before);
     for (int r = 0; r < 3000; ++r) {
         int n = 2 + r % 4, mode = (r / 4) % 3;
@@ -70,7 +61,7 @@ static void regions(void *) {
             if (ran.fetch_or(1 << id) & (1 << id)) g_bad++;
         }
         if (ran.load() != (1 << n) - 1) g_bad++;
-        lithe_sched_stats(&g_fj->sched, &after);
+        lithe_sched_stats(&fj->sched, &after);
         lithe_sched_stats(lithe_sched_base(), &base_after);
         if (!same(base_before, base_after)) {
             fprintf(stderr, "region %d: the base's accounting changed\n", r);
@@ -90,30 +81,12 @@ static void regions(void *) {
             break;
         }
     }
-    g_regions_done = true;
-}
-
-// Yields between steps: a context that wants a hart, counted runnable in
-// the parent all along.
-static void sibling(void *) {
-    while (!g_regions_done.load() || g_sibling_steps.load() < 1000) {
-        spin_us(2);
-        g_sibling_steps++;
-        lithe_context_yield();
-    }
+    regions_done = true;
 }
 
 int main() {
-    g_fj = lithe_fj_sched_create();
-    CHECK(lithe_sched_enter(&g_fj->sched) == LITHE_OK);
-    lithe_fj_context_create(g_fj, 0, regions, nullptr);
-    lithe_fj_context_create(g_fj, 0, sibling, nullptr);
-    g_sibling_created = true;
-    lithe_fj_sched_join_all(g_fj);
-    CHECK(lithe_sched_exit() == LITHE_OK);
-    lithe_fj_sched_destroy(g_fj);
+    beside_sibling::run(regions);
     CHECK(g_bad.load() == 0);
-    CHECK(g_sibling_steps.load() >= 1000);
     printf("omp_team_start: ok\n");
     return 0;
 }
