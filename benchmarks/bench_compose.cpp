@@ -123,12 +123,6 @@ double omp_task(const Grain &g, long t) {
     return s;
 }
 
-// BENCH_COMPOSE_THREADS=1 also counts the TBB chunks of b and c, and how
-// many of them a TBB worker ran (a thread outside every OpenMP region: the
-// members are inside one): how much the workers helped the masters.
-bool g_count_chunks = false;
-std::atomic<long> g_chunks{0}, g_worker_chunks{0};
-
 double tbb_task(const Grain &g, long t) {
     std::atomic<double> s{0};
     // About 16 chunks per loop, as many as the iterations allow.
@@ -139,10 +133,6 @@ double tbb_task(const Grain &g, long t) {
                               double a = 0;
                               for (long i = r.begin(); i < r.end(); ++i) a += unit(g, t, l, i);
                               add(s, a);
-                              if (g_count_chunks) {
-                                  ++g_chunks;
-                                  if (!omp_in_parallel()) ++g_worker_chunks;
-                              }
                           });
     return s.load();
 }
@@ -283,19 +273,13 @@ int main(int argc, char **argv) {
     bool threads = per_thread && !std::strcmp(per_thread, "1");
     std::map<int, ThreadSample> before;
     if (threads) before = sample_threads();
-    g_count_chunks = threads;
     rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
     auto t0 = std::chrono::steady_clock::now();
     double sum = fn(*g, g->tasks);
     auto t1 = std::chrono::steady_clock::now();
     getrusage(RUSAGE_SELF, &r1);
-    if (threads) {
-        print_threads(before, sample_threads());
-        if (g_chunks.load())
-            std::fprintf(stderr, "TBB chunks %ld, run by TBB workers %ld\n", g_chunks.load(),
-                         g_worker_chunks.load());
-    }
+    if (threads) print_threads(before, sample_threads());
     double wall = std::chrono::duration<double>(t1 - t0).count();
     double cpu = secs(r1.ru_utime) - secs(r0.ru_utime) + secs(r1.ru_stime) -
                  secs(r0.ru_stime);

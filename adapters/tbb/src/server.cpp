@@ -43,8 +43,6 @@ void Server::yield() {
 unsigned Server::default_concurrency() const { return max_jobs_; }
 
 void Server::adjust_job_count_estimate(int delta) {
-    (delta > 0 ? counters.adjusts_up : counters.adjusts_down)
-        .fetch_add(1, std::memory_order_relaxed);
     lock_.lock();
     slack_.fetch_add(delta, std::memory_order_relaxed);
     lock_.unlock();

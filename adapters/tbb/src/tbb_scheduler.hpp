@@ -20,9 +20,7 @@
 // (schedulers entered by TBB tasks running in worker contexts).
 //
 // Contexts that yielded wait in yielded_ until the hart has been back to
-// the parent once (`passed`); one that nothing else wanted the hart for
-// then rests (counted as blocked, woken by its `rest` alarm), see
-// hart_enter.
+// the parent once (`passed`), see hart_enter.
 //
 // lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
 // never held across a switch. Exited contexts are deleted
@@ -34,23 +32,12 @@
 #include <lithe/context.hpp>
 #include <lithe/scheduler.hpp>
 #include <lithe/spinlock.hpp>
-#include <parlib/alarm.h>
 
 #include <deque>
 #include <functional>
 #include <vector>
 
 namespace lithe_tbb {
-
-// A context of the TBB scheduler (a worker or the holder): every context
-// associated with it is one. The rest fields are the scheduler's, touched
-// only while the context is saved (hart_enter, and the alarm that ends a
-// rest): the alarm, the length of the last rest and when it ended.
-struct TbbContext : lithe::Context {
-    alarm_waiter rest{};
-    uint64_t rest_us = 0;
-    uint64_t rest_end_us = 0;
-};
 
 class TbbScheduler final : public lithe::Scheduler {
   public:
@@ -61,7 +48,7 @@ class TbbScheduler final : public lithe::Scheduler {
     // Takes a never-run context made by the caller (owned by the caller's
     // scheduler) and makes it runnable here. The context is deleted by the
     // scheduler after it exits.
-    void adopt(TbbContext &c);
+    void adopt(lithe::Context &c);
 
     // Runs fn in the holder context (a lithe context of this scheduler)
     // soon. Callable anywhere, also on foreign threads.
@@ -76,8 +63,6 @@ class TbbScheduler final : public lithe::Scheduler {
     bool start();
     void holder_main();
     void reap();
-    void rest(TbbContext &c);
-    static void end_rest(alarm_waiter *w);
 
     void hart_enter() override;
     void context_block(lithe::Context &c) override;
@@ -85,7 +70,7 @@ class TbbScheduler final : public lithe::Scheduler {
     void context_yield(lithe::Context &c) override;
     void context_exit(lithe::Context &c) override;
 
-    TbbContext holder_;
+    lithe::Context holder_;
     Event entered_;
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
