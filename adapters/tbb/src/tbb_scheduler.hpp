@@ -13,8 +13,8 @@
 // queues the job with defer() and the holder, a context of ours, runs it.
 //
 // Request accounting (docs/writing-a-scheduler.md): +1 when a context is
-// made runnable (adopted or unblocked), -1 when it blocks, starts a rest
-// (hart_enter) or exits, nothing on yield. The holder's first block takes the sum to -1, so the sum is
+// made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
+// on yield. The holder's first block takes the sum to -1, so the sum is
 // "runnable contexts (workers, the holder when woken) - 1" plus forwarded
 // requests of children
 // (schedulers entered by TBB tasks running in worker contexts).
