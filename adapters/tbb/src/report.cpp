@@ -30,8 +30,11 @@ extern "C" void lithe_tbb_get_stats(struct lithe_tbb_stats *out) {
     out->jobs = counters.jobs.load(std::memory_order_relaxed);
     out->process_calls = counters.process_calls.load(std::memory_order_relaxed);
     out->peak_workers = counters.peak_workers.load(std::memory_order_relaxed);
-    out->spin_kernel_yields =
-        counters.spin_kernel_yields.load(std::memory_order_relaxed);
+    out->spin_rests = counters.spin_rests.load(std::memory_order_relaxed);
+    out->rests_cut = counters.rests_cut.load(std::memory_order_relaxed);
+    struct lithe_sched_stats t {};
+    out->hart_time_ns =
+        lithe_tbb::TbbScheduler::sched_stats(t) ? t.hart_time_ns : 0;
     out->refused = counters.refused.load(std::memory_order_relaxed);
     out->foreign_start = counters.foreign_start.load(std::memory_order_relaxed);
 }
@@ -69,12 +72,16 @@ __attribute__((destructor)) static void lithe_tbb_report() {
     lithe_sched_stats(lithe_sched_base(), &b);
     std::fprintf(stderr,
                  "lithe_tbb: TBB scheduler: hart time %.1f ms, grants %llu, "
-                 "hart yields %llu, context yields %llu (kernel yields %llu), "
-                 "parks %llu, wakes %llu; base: hart time %.1f ms, grants made %llu\n",
+                 "hart yields %llu, context yields %llu (rests %llu, cut "
+                 "short %llu), TBB's demand changes +%llu -%llu, parks %llu, "
+                 "wakes %llu; base: hart time %.1f ms, grants made %llu\n",
                  t.hart_time_ns * 1e-6, (unsigned long long)t.grants_received,
                  (unsigned long long)t.yields,
                  (unsigned long long)counters.context_yields.load(),
-                 (unsigned long long)s.spin_kernel_yields,
+                 (unsigned long long)s.spin_rests,
+                 (unsigned long long)s.rests_cut,
+                 (unsigned long long)counters.adjusts_up.load(),
+                 (unsigned long long)counters.adjusts_down.load(),
                  (unsigned long long)counters.parks.load(),
                  (unsigned long long)counters.wakes.load(),
                  b.hart_time_ns * 1e-6, (unsigned long long)b.grants_made);

@@ -42,7 +42,13 @@ void Server::yield() {
 // Workers are contexts, not threads: we can run as many as TBB may ask for.
 unsigned Server::default_concurrency() const { return max_jobs_; }
 
+// TBB's demand grew: besides making or waking workers for the slack, end
+// the rests of resting workers (they are inside process(), and TBB counts
+// them as present in its arenas, so it expects them to find the new work).
 void Server::adjust_job_count_estimate(int delta) {
+    (delta > 0 ? counters.adjusts_up : counters.adjusts_down)
+        .fetch_add(1, std::memory_order_relaxed);
+    if (delta > 0) sched_.end_rests();
     lock_.lock();
     slack_.fetch_add(delta, std::memory_order_relaxed);
     lock_.unlock();

@@ -41,7 +41,7 @@ namespace lithe_tbb {
 class Server;
 
 // A TBB worker: a lithe context running one TBB job for its whole life.
-struct Worker final : lithe::Context {
+struct Worker final : TbbContext {
     std::shared_ptr<Server> server;  // keeps the server until we are reaped
     ::rml::job *job = nullptr;
     Worker *next_idle = nullptr;     // Server::idle_ link, under its lock

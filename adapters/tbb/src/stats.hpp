@@ -19,9 +19,12 @@ struct Counters {
     std::atomic<int> foreign_start{0};  // make_server refused: not a context
     // Where the TBB scheduler's harts go (LITHE_TBB_REPORT's second line):
     std::atomic<uint64_t> context_yields{0};  // worker/holder yields to us
+    std::atomic<uint64_t> adjusts_up{0};      // adjust_job_count_estimate(> 0)
+    std::atomic<uint64_t> adjusts_down{0};    // adjust_job_count_estimate(<= 0)
     std::atomic<uint64_t> parks{0};           // workers parked (slack < 0)
     std::atomic<uint64_t> wakes{0};           // parked workers woken
-    std::atomic<uint64_t> spin_kernel_yields{0};  // TbbScheduler::hart_enter
+    std::atomic<uint64_t> spin_rests{0};      // TbbScheduler::rest
+    std::atomic<uint64_t> rests_cut{0};       // ... ended early by end_rests
 
     void enter_process() noexcept {
         process_calls.fetch_add(1, std::memory_order_relaxed);

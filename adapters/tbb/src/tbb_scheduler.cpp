@@ -7,12 +7,12 @@
 #include "stats.hpp"
 
 #include <lithe/lithe.hpp>
+#include <parlib/vcore.h>
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 
 namespace lithe_tbb {
 
@@ -23,6 +23,22 @@ std::atomic<TbbScheduler *> g_instance{nullptr};
 lithe::SpinLock g_instance_lock;
 bool g_starting = false;
 Event g_ready;
+
+uint64_t env_us(const char *name, long dflt) {
+    const char *e = std::getenv(name);
+    long v = e ? std::atol(e) : dflt;
+    return static_cast<uint64_t>(v > 0 ? v : 1);
+}
+// How long a spinner rests (rest()): the first rest of an idle spell, and
+// the longest.
+uint64_t rest_min_us() {
+    static const uint64_t us = env_us("LITHE_TBB_REST_MIN_US", 50);
+    return us;
+}
+uint64_t rest_max_us() {
+    static const uint64_t us = env_us("LITHE_TBB_REST_MAX_US", 1000);
+    return us;
+}
 }  // namespace
 
 TbbScheduler *TbbScheduler::instance() {
@@ -55,10 +71,13 @@ bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
 }
 
 // Makes the holder (owned by the caller's scheduler first), hands it to the
-// base scheduler, and waits until it has entered us.
+// base scheduler, and waits until it has entered us. Starts the rest clock
+// here, in a context (hart_enter, which rests workers, must not create a
+// thread).
 bool TbbScheduler::start() {
     int rc = holder_.init([this] { holder_main(); });
     if (rc != LITHE_OK) return false;
+    clock_.start();
     if (holder_.reassociate(lithe_sched_base()) != LITHE_OK ||
         holder_.unblock() != LITHE_OK) {
         std::fprintf(stderr, "lithe_tbb: cannot start the holder context\n");
@@ -107,7 +126,7 @@ void TbbScheduler::defer(std::function<void()> fn) {
     if (h) lithe::unblock(h);
 }
 
-void TbbScheduler::adopt(lithe::Context &c) {
+void TbbScheduler::adopt(TbbContext &c) {
     if (c.reassociate(native()) != LITHE_OK || c.unblock() != LITHE_OK) {
         std::fprintf(stderr, "lithe_tbb: cannot adopt a worker context\n");
         std::abort();
@@ -133,14 +152,17 @@ void TbbScheduler::reap() {
 // rest of the tree had nothing for the hart (the base ran none of its own
 // contexts on it and granted it back): the context is a spinner (TBB's idle
 // backoff: prolonged_pause, then sched_yield ~100 times per idle spell)
-// and would only spin on. Its sched_yield asked to let other threads run,
-// so the vcore first yields its kernel thread, as TBB's own worker thread
-// would have: with more vcores than CPUs the CPU goes to vcores doing work;
-// on a CPU with nothing else runnable it returns at once. Without it,
-// spinning workers held CPUs the working vcores needed: bench_compose (c)
-// at 4 vcores on 2 CPUs burnt ~2.6x the work's CPU time, ~1.1x with it
-// (docs/perf.md). Raw system call: libc's name is interposed (it yields a
-// context; this is hart context).
+// and would only spin on. It rests instead (rest()): it gives up its hart
+// for a while, so the hart goes wherever the tree wants one (members that
+// a barrier released, at once) or, if nobody does, its vcore parks in the
+// kernel; the spinner then runs again and takes up its spin where it left
+// it. Re-running it at once (the first version) kept 3 vcores busy with
+// spinning TBB workers at 4 harts on 2 CPUs (bench_compose (c): CPU / work
+// ~2.6); a kernel sched_yield before re-running it (the second) saved the
+// CPU but kept the hart and the vcore runnable, so the vcore's kernel
+// thread was rescheduled to spin again, each switch counted involuntary by
+// Linux, and members a barrier released waited for harts held by
+// descheduled spinners (docs/perf.md, scenario (c)).
 void TbbScheduler::hart_enter() {
     reap();
     grant_to_children();  // returns if no child wants the hart
@@ -161,11 +183,37 @@ void TbbScheduler::hart_enter() {
     }
     lock_.unlock();
     if (spinner) {
-        counters.spin_kernel_yields.fetch_add(1, std::memory_order_relaxed);
-        syscall(SYS_sched_yield);
+        rest(static_cast<TbbContext &>(*next));
+        next = nullptr;
     }
     if (next) next->run();
     lithe::hart_yield();
+}
+
+// Hart context: c yielded and is saved. Counted as blocked (-1) until the
+// rest clock (or end_rests) unblocks it (+1, context_unblock queues it),
+// so the hart is not asked back for it meanwhile. Not a parlib alarm: see
+// rest_clock.hpp for why.
+//
+// Length: a context that rests again within its last rest's length after
+// that rest ended (it only spun in between) rests twice as long, up to
+// rest_max_us(); otherwise (it ran a while: found work) its rest starts
+// again at rest_min_us(). So a worker that has just run out of work looks
+// for more within tens of microseconds, while one that stays idle costs
+// a wake of the clock and of a vcore per millisecond.
+void TbbScheduler::rest(TbbContext &c) {
+    counters.spin_rests.fetch_add(1, std::memory_order_relaxed);
+    uint64_t now = parlib_now_us();
+    bool idle = c.rest_us && now - c.rest_end_us < c.rest_us;
+    c.rest_us = idle ? std::min(2 * c.rest_us, rest_max_us()) : rest_min_us();
+    c.rest_until_us = now + c.rest_us;
+    lithe::hart_request(-1);
+    clock_.add(c);
+}
+
+void TbbScheduler::end_rests() {
+    unsigned n = clock_.end_all();
+    if (n) counters.rests_cut.fetch_add(n, std::memory_order_relaxed);
 }
 
 void TbbScheduler::context_block(lithe::Context &) { lithe::hart_request(-1); }

@@ -20,7 +20,9 @@
 // (schedulers entered by TBB tasks running in worker contexts).
 //
 // Contexts that yielded wait in yielded_ until the hart has been back to
-// the parent once (`passed`), see hart_enter.
+// the parent once (`passed`); one that nothing else wanted the hart for
+// then rests: counted as blocked, in clock_ (rest_clock.hpp) until its rest
+// ends or TBB's demand grows (end_rests), see hart_enter.
 //
 // lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
 // never held across a switch. Exited contexts are deleted
@@ -28,6 +30,7 @@
 #pragma once
 
 #include "event.hpp"
+#include "rest_clock.hpp"
 
 #include <lithe/context.hpp>
 #include <lithe/scheduler.hpp>
@@ -39,6 +42,18 @@
 
 namespace lithe_tbb {
 
+// A context of the TBB scheduler (a worker or the holder): every context
+// associated with it is one. The rest fields are the scheduler's, touched
+// only while the context is saved: the length of its last rest and when
+// that rest ended (hart_enter, RestClock), when the current rest ends and
+// the RestClock's list link (under the clock's lock).
+struct TbbContext : lithe::Context {
+    uint64_t rest_us = 0;
+    uint64_t rest_end_us = 0;
+    uint64_t rest_until_us = 0;
+    TbbContext *rest_next = nullptr;
+};
+
 class TbbScheduler final : public lithe::Scheduler {
   public:
     // The scheduler, made and entered on first use. NULL when the caller
@@ -48,7 +63,11 @@ class TbbScheduler final : public lithe::Scheduler {
     // Takes a never-run context made by the caller (owned by the caller's
     // scheduler) and makes it runnable here. The context is deleted by the
     // scheduler after it exits.
-    void adopt(lithe::Context &c);
+    void adopt(TbbContext &c);
+
+    // Ends every rest now (TBB wants more workers: resting ones may find
+    // work at once). Any context or foreign thread, not hart context.
+    void end_rests();
 
     // Runs fn in the holder context (a lithe context of this scheduler)
     // soon. Callable anywhere, also on foreign threads.
@@ -63,6 +82,7 @@ class TbbScheduler final : public lithe::Scheduler {
     bool start();
     void holder_main();
     void reap();
+    void rest(TbbContext &c);
 
     void hart_enter() override;
     void context_block(lithe::Context &c) override;
@@ -70,7 +90,7 @@ class TbbScheduler final : public lithe::Scheduler {
     void context_yield(lithe::Context &c) override;
     void context_exit(lithe::Context &c) override;
 
-    lithe::Context holder_;
+    TbbContext holder_;
     Event entered_;
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
@@ -82,6 +102,7 @@ class TbbScheduler final : public lithe::Scheduler {
     std::vector<lithe::Context *> dead_;
     std::deque<std::function<void()>> deferred_;
     lithe_context_t *parked_holder_ = nullptr;
+    RestClock clock_;
 };
 
 }  // namespace lithe_tbb

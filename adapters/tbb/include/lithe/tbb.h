@@ -25,10 +25,16 @@ struct lithe_tbb_stats {
     uint64_t jobs;           /* TBB worker jobs = worker contexts made */
     uint64_t process_calls;  /* times a worker context ran TBB work */
     uint64_t peak_workers;   /* most worker contexts inside TBB at once */
-    uint64_t spin_kernel_yields; /* times a worker that yielded (a spin-wait)
-                                    was re-run with nothing else wanting
-                                    its hart, after its vcore had yielded
-                                    the CPU to the kernel (docs/tbb.md) */
+    uint64_t spin_rests;     /* times a worker that yielded (a spin-wait)
+                                with nothing else wanting its hart gave
+                                the hart up for a short rest instead of
+                                spinning on (docs/tbb.md) */
+    uint64_t rests_cut;      /* ... of those rests, ended early because
+                                TBB asked for more workers */
+    uint64_t hart_time_ns;   /* time the TBB scheduler (the workers' lithe
+                                scheduler) held harts, summed over harts
+                                (lithe_sched_stats of it; 0 before TBB's
+                                first use) */
     int refused;             /* nonzero: TBB's version was refused and TBB
                                 uses its private thread pool */
     int foreign_start;       /* nonzero: TBB started on a thread that is not
