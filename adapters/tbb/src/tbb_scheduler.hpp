@@ -13,11 +13,11 @@
 // queues the job with defer() and the holder, a context of ours, runs it.
 //
 // Request accounting (docs/writing-a-scheduler.md): +1 when a context is
-// made runnable (adopted or unblocked), -1 when it blocks or exits, nothing
-// on yield. The holder's first block takes the sum to -1, so the sum is
-// "runnable contexts (workers, the holder when woken) - 1" plus forwarded
-// requests of children
-// (schedulers entered by TBB tasks running in worker contexts).
+// made runnable (adopted or unblocked), -1 when it blocks, rests or
+// exits, nothing on yield. The holder's first block takes the sum to -1,
+// so the sum is "runnable contexts (workers, the holder when woken) - 1"
+// plus forwarded requests of children (schedulers entered by TBB tasks
+// running in worker contexts).
 //
 // Contexts that yielded wait in yielded_ until the hart has been back to
 // the parent once (`passed`); one that nothing else wanted the hart for
@@ -25,8 +25,8 @@
 // ends or TBB's demand grows (end_rests), see hart_enter.
 //
 // lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
-// never held across a switch. Exited contexts are deleted
-// (lithe_context_cleanup) by the next hart_enter.
+// never held across a switch, nor together with clock_'s lock. Exited
+// contexts are deleted (lithe_context_cleanup) by the next hart_enter.
 #pragma once
 
 #include "event.hpp"
