@@ -155,6 +155,7 @@ std::atomic<uthread *> g_pending_main{nullptr};
 
 void park_main(void *p) {
     auto *u = static_cast<uthread *>(p);
+    ctx_store_ctl(u->sp);  // main's control words, before it is published
     tls_self = nullptr;  // this TCB is the main uthread's; it is not running
     sigset_t all;
     sigfillset(&all);
@@ -199,10 +200,11 @@ inline bool events_or_notif(Vcore *v) {
 // Runs on the vcore stack after a uthread saved itself.
 void yield_on_vcore(void *p) {
     auto *u = static_cast<uthread *>(p);
+    uint64_t ctl = ctx_store_ctl(u->sp);  // u's, before anything else runs
     if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     Vcore *v = tls_vcore;
     tls_self = nullptr;
-    v->ctl = ctx_saved_ctl(u->sp) | kCtlKnown;  // u's, just saved
+    v->ctl = ctl | kCtlKnown;
     auto fn = u->yield_fn;
     void *arg = u->yield_arg;
     if (fn == interrupted_marker) {
@@ -270,8 +272,8 @@ void handoff_on_next(void *p) {
                     fresh(hp->arg),  fresh(hp->v),  fresh(hp->exiting)};
     uthread *to = h.to;
     // The control words in effect (nothing here or in a callback changes
-    // them): from's, just saved, or unknown if from is exiting.
-    uint64_t ctl = h.exiting ? 0 : ctx_saved_ctl(h.from->sp);
+    // them): from's, saved now, or unknown if from is exiting.
+    uint64_t ctl = h.exiting ? 0 : ctx_store_ctl(h.from->sp);
     bool to_own = to->flags & UTHREAD_F_OWN_TLS;
     if (!to_own && (h.from->flags & UTHREAD_F_OWN_TLS))
         asan_switch_to(to->stack_lo, to->stack_size, false);  // vcore thread's
@@ -297,6 +299,7 @@ void handoff_on_next(void *p) {
 // The same on the vcore stack, with events handled before next runs.
 void handoff_via_vcore(void *p) {
     Handoff h = *static_cast<Handoff *>(p);
+    if (!h.exiting) h.v->ctl = ctx_store_ctl(h.from->sp) | kCtlKnown;
     if (!(h.from->flags & UTHREAD_F_OWN_TLS)) asan_switched();
     tls_self = nullptr;
     handoff_callbacks(h);
