@@ -155,7 +155,6 @@ std::atomic<uthread *> g_pending_main{nullptr};
 
 void park_main(void *p) {
     auto *u = static_cast<uthread *>(p);
-    ctx_store_ctl(u->sp);  // main's control words, before it is published
     tls_self = nullptr;  // this TCB is the main uthread's; it is not running
     sigset_t all;
     sigfillset(&all);
@@ -203,8 +202,9 @@ __attribute__((always_inline)) inline bool events_or_notif(Vcore *v) {
 // Runs on the vcore stack after a uthread saved itself.
 void yield_on_vcore(void *p) {
     auto *u = static_cast<uthread *>(p);
-    uint64_t ctl = ctx_store_ctl(u->sp);  // u's, before anything else runs
-    if (!(u->flags & UTHREAD_F_OWN_TLS)) asan_switched();
+    bool own_tls = u->flags & UTHREAD_F_OWN_TLS;  // the switch wrote FS
+    uint64_t ctl = ctx_ctl_after_save(u->sp, own_tls);  // before all else
+    if (!own_tls) asan_switched();
     Vcore *v = tls_vcore;
     tls_self = nullptr;
     v->ctl = ctl | kCtlKnown;
@@ -276,8 +276,9 @@ void handoff_on_next(void *p) {
     uthread *to = h.to;
     // The control words in effect (nothing here or in a callback changes
     // them): from's, saved now, or unknown if from is exiting.
-    uint64_t ctl = h.exiting ? 0 : ctx_store_ctl(h.from->sp);
     bool to_own = to->flags & UTHREAD_F_OWN_TLS;
+    bool fs_written = to_own || (h.from->flags & UTHREAD_F_OWN_TLS);
+    uint64_t ctl = h.exiting ? 0 : ctx_ctl_after_save(h.from->sp, fs_written);
     if (!to_own && (h.from->flags & UTHREAD_F_OWN_TLS))
         asan_switch_to(to->stack_lo, to->stack_size, false);  // vcore thread's
     if (to_own) {
@@ -302,8 +303,10 @@ void handoff_on_next(void *p) {
 // The same on the vcore stack, with events handled before next runs.
 void handoff_via_vcore(void *p) {
     Handoff h = *static_cast<Handoff *>(p);
-    if (!h.exiting) h.v->ctl = ctx_store_ctl(h.from->sp) | kCtlKnown;
-    if (!(h.from->flags & UTHREAD_F_OWN_TLS)) asan_switched();
+    bool from_own = h.from->flags & UTHREAD_F_OWN_TLS;  // the switch wrote FS
+    if (!h.exiting)
+        h.v->ctl = ctx_ctl_after_save(h.from->sp, from_own) | kCtlKnown;
+    if (!from_own) asan_switched();
     tls_self = nullptr;
     handoff_callbacks(h);
     handle_vcore_events(h.v);
