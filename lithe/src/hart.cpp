@@ -64,8 +64,10 @@ void sched_unlock(lithe_sched_t *s) {
 namespace {
 
 // Hart context, tls_override already cleared: runs a pending grant's unlock,
-// then the current scheduler's hart_enter.
-[[noreturn]] void enter_current(Hart *h) {
+// then the current scheduler's hart_enter. Inlined in both entries (a
+// context yield reaches it through sched_entry): one call fewer.
+[[noreturn]] __attribute__((always_inline)) inline void enter_current(
+    Hart *h) {
     if (h->unlock) {
         auto fn = h->unlock;
         h->unlock = nullptr;

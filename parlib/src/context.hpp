@@ -58,6 +58,19 @@ inline uint64_t ctx_saved_ctl(const void *sp) {
     return mxcsr | (uint64_t{cw} << 32);
 }
 
+// In the function parlib_ctx_save_and_call called, before the saved
+// context (sp) can be resumed (published): completes its control-word slot
+// and returns it as ctx_saved_ctl reads it. When the switch wrote the FS
+// base (`fs_written`: its fs argument was nonzero) the slot is still empty
+// and is filled here with the MXCSR / x87 CW in effect, which are still the
+// saved code's; otherwise the save filled it. Inline assembly: no sanitizer
+// instrumentation of the stores.
+inline uint64_t ctx_ctl_after_save(void *sp, bool fs_written) {
+    if (fs_written)
+        asm volatile("stmxcsr (%0)\n\tfnstcw 4(%0)" : : "r"(sp) : "memory");
+    return ctx_saved_ctl(sp);
+}
+
 inline uint64_t read_fsbase() {
     uint64_t v;
     asm volatile("mov %%fs:0, %0" : "=r"(v));  // x86-64 TCB self-pointer

@@ -133,12 +133,24 @@ uint32_t next_rand() {
     return tls_rand = x ? x : 1;
 }
 
+// This vcore's id, cached in the vcore thread's own TLS by hart_enter,
+// which always runs there (hart context is entered on the vcore's TLS);
+// -1 in every other TCB, e.g. a full-TLS context's, which is loaded while a
+// uthread_yield_to hand-off runs context_yield: vcore_id() (a call through
+// the PLT, twice per context yield without the cache) answers there.
+__thread int t_vcore __attribute__((tls_model("initial-exec"))) = -1;
+
+int here_vcore() {
+    int v = t_vcore;
+    return v >= 0 ? v : vcore_id();
+}
+
 // A hart's own queue. nq is lithe_num_harts() (fixed once lithe runs), so a
 // vcore id is below it; the modulo (an integer division, 20-40 cycles, twice
 // per context yield) is only for a scheduler made before lithe started,
 // whose queues harts may share (`*shared`).
 int my_queue(Impl *im, bool *shared = nullptr) {
-    int v = vcore_id();
+    int v = here_vcore();
     bool own = static_cast<unsigned>(v) < static_cast<unsigned>(im->nq);
     if (shared) *shared = !own;
     if (own) return v;
@@ -386,6 +398,7 @@ __thread unsigned t_empty_entries __attribute__((tls_model("initial-exec")));
 void lithe_fj_hart_enter(lithe_sched_t *self) {
     lithe_fj_sched_t *s = fj_of(self);
     Impl *im = impl_of(s);
+    if (t_vcore < 0) t_vcore = vcore_id();  // the vcore's own TLS (above)
     Queue &mine = im->queues[my_queue(im)];
     bool returned = mine.returned;
     if (returned) mine.returned = false;  // no store per context yield
@@ -398,7 +411,7 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     lithe_context_t *c = pop_local(mine);
     if (!c) c = steal(im);
     if (c) {
-        t_empty_entries = 0;
+        if (t_empty_entries) t_empty_entries = 0;
         lithe_context_run(c);
     }
     if (children && returned) serve_children(im);

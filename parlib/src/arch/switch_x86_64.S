@@ -22,6 +22,15 @@
  *    stmxcsr / fnstcw in parlib_ctx_resume and with words the caller knows
  *    to be in effect (a context saved since) in parlib_ctx_resume_from (no
  *    stmxcsr + reload: ~4 ns each on the EPYC VM of docs/perf.md);
+ *  - parlib_ctx_save_and_call stores the control words itself only when
+ *    it does not write the FS base (fs == 0); otherwise it leaves the slot
+ *    to `fn`, which fills it (ctx_ctl_after_save, context.hpp) before
+ *    anything can resume the context: the words are still the saved
+ *    context's there (nothing on the way changes them). Stored before the
+ *    serializing wrfsbase, the stmxcsr was waited for (~2.5 ns per
+ *    switch); after it, it overlaps with fn's work. Without a wrfsbase
+ *    there is nothing to gain and fn would wait for its own store
+ *    (docs/perf.md, session 7);
  *  - the FS base is written only when the target's is nonzero; wrfsbase when
  *    parlib_have_fsgsbase, arch_prctl(ARCH_SET_FS) otherwise;
  *  - resumption ends in pop+jmp rather than ret: the return-stack predictor
@@ -76,7 +85,8 @@ parlib_ctx_call_on:
  *                              void (*fn)(void *), void *arg)
  * Saves the caller's context (stored in *save_sp), then behaves like
  * parlib_ctx_call_on(stack_top, fs, fn, arg). "Returns" 0 when the saved
- * context is resumed with parlib_ctx_resume. */
+ * context is resumed with parlib_ctx_resume. With fs != 0 the control-word
+ * slot at *save_sp is not written: fn must fill it (invariants above). */
         .globl  parlib_ctx_save_and_call
         .hidden parlib_ctx_save_and_call
         .type   parlib_ctx_save_and_call,@function
@@ -95,11 +105,13 @@ parlib_ctx_save_and_call:
         .cfi_adjust_cfa_offset 8
         pushq   %r15
         .cfi_adjust_cfa_offset 8
-        subq    $8, %rsp
+        subq    $8, %rsp               /* the control-word slot */
         .cfi_adjust_cfa_offset 8
+        testq   %rdx, %rdx             /* a wrfsbase follows: fn's to fill */
+        jnz     1f
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
-        movq    %rsp, (%rdi)
+1:      movq    %rsp, (%rdi)
         movq    %rsi, %rdi
         movq    %rdx, %rsi
         movq    %rcx, %rdx
