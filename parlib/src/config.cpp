@@ -39,6 +39,7 @@ Config load() {
     Config c{};
     c.vcores = static_cast<int>(env_or("PARLIB_VCORES", 0, 1, 1024));
     c.spin_us = env_or("PARLIB_SPIN_US", 50, 0, 10'000'000);
+    c.spin_us_set = getenv("PARLIB_SPIN_US") && *getenv("PARLIB_SPIN_US");
     c.stack_size = env_or("PARLIB_STACK_SIZE", 1 << 20, 16 << 10, 1ull << 32);
     c.tls_pool = static_cast<int>(env_or("PARLIB_TLS_POOL", 16, 0, 4096));
     c.pin = env_or("PARLIB_PIN", 1, 0, 1) != 0;

@@ -34,6 +34,12 @@ namespace parlib {
 
 Vcore *g_vcores = nullptr;
 int g_max_vcores = 0;
+// vcore_yield's idle window. With more vcores than CPUs the kernel
+// time-slices the vcores, so an idle vcore that spins takes CPU time from
+// vcores with work (bench_compose (c) at 4 vcores on 2 CPUs: wall 0.85 ->
+// 0.53 s, CPU 0.68 -> 0.59 s, docs/perf.md); such vcores park at once
+// unless PARLIB_SPIN_US is given. Set once at init.
+static uint64_t g_idle_spin_us = 0;
 __thread Vcore *tls_vcore __attribute__((tls_model("initial-exec"))) = nullptr;
 __thread uthread *tls_self __attribute__((tls_model("initial-exec"))) = nullptr;
 intptr_t g_tls_vcore_off = 0, g_tls_self_off = 0;
@@ -157,6 +163,9 @@ void do_init() {
         g_vcores[i].cpu = cpus[i % cpus.size()];
     }
     g_max_vcores = n;
+    g_idle_spin_us = n > static_cast<int>(cpus.size()) && !config().spin_us_set
+                         ? 0
+                         : config().spin_us;
     alarm_init();
     // Vcore threads inherit the caller's signal mask: a process-directed
     // signal they take interrupts whatever uthread runs there, exactly as it
@@ -248,7 +257,7 @@ void vcore_yield(void) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "vcore_yield: not called in vcore context");
     v->state.store(kSpinning);
-    uint64_t spin_us = config().spin_us;
+    uint64_t spin_us = g_idle_spin_us;
     uint64_t deadline = spin_us ? parlib_now_us() + spin_us : 0;
     unsigned iter = 0;
     for (;;) {

@@ -126,6 +126,7 @@ int handle_vcore_events(Vcore *v);
 struct Config {
     int vcores;         // PARLIB_VCORES
     uint64_t spin_us;   // PARLIB_SPIN_US
+    bool spin_us_set;   // ... given in the environment
     size_t stack_size;  // PARLIB_STACK_SIZE
     int tls_pool;       // PARLIB_TLS_POOL
     bool pin;           // PARLIB_PIN: pin each vcore to one CPU (default 1)

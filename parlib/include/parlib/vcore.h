@@ -52,7 +52,8 @@ bool in_vcore_context(void);
 int vcore_request(int n);
 
 /* Vcore context only: gives this vcore back. It spins for the idle window
- * (PARLIB_SPIN_US, default 50 µs) watching for requests and events, then
+ * (PARLIB_SPIN_US, default 50 µs, or 0 when there are more vcores than
+ * CPUs in the process's mask) watching for requests and events, then
  * parks on a futex. Returns only by restarting the vcore entry at the top of
  * the vcore stack (after a request or an event); never returns to the
  * caller. */
