@@ -237,10 +237,13 @@ TEST_CASE("per-uthread TLS survives random hand-offs and migrations") {
         ws[i].own_tls = i % 4 != 3;  // a quarter lightweight
         ws[i].t = make_unqueued(stress_main, &ws[i], ws[i].own_tls);
     }
-    // Half start parked (first run by a hand-off), half queued.
+    // Half start parked (first run by a hand-off), half queued. Main fills
+    // the parked list without its lock, so before the first worker runs: a
+    // worker on another vcore would race with the push_back.
     for (auto &w : ws)
         if (w.id % 2) g_st->parked.push_back(&w.t->u);
-        else uthread_runnable(&w.t->u);
+    for (auto &w : ws)
+        if (w.id % 2 == 0) uthread_runnable(&w.t->u);
     for (auto &w : ws) rotate::join(w.t);
     INFO("hand-offs " << g_st->handoffs << ", migrations "
                       << g_st->migrations);
