@@ -312,6 +312,9 @@ struct Team {
     Spin join_lock;
     std::atomic<int> running{0};
     lithe_context_t *joiner = nullptr;
+    // The master is handing its hart to a member it claimed (set just
+    // before its lithe_context_yield_to, read by team_yield on that hart).
+    bool master_to_member = false;
     TaskPool tasks;
     std::atomic<bool> cancelled{false};  // cancel parallel (cancel.cpp)
     // `cancel for/sections`: barrier generation + 1 of the phase whose
@@ -381,6 +384,11 @@ void team_join(Team *t, bool was_preemptible);
 // master or back to the parent), false for any other block.
 lithe_context_t *team_claim(Team *t);
 bool team_block(lithe_sched_t *region, lithe_context_t *c);
+// The region scheduler's context_yield hook (hart context): true if `c`
+// was handing its hart over inside the team (the master to a member it
+// claimed, the last member docking to the blocked master) and that was
+// handled; false for any other yield.
+bool team_yield(lithe_sched_t *region, lithe_context_t *c);
 // Counts a blocking context of `region` off its requests: takes one of
 // t->unrequested if any is left, else requests -1 (fork-join's block).
 // Returns true if it took an unrequested one.
@@ -389,6 +397,16 @@ bool team_count_block(lithe_sched_t *region, Team *t);
 // region's unrequested members into a hart request. Returns true if there
 // were any.
 bool team_request_unrequested(lithe_sched_t *region);
+
+// The region scheduler for a region the calling context masters at
+// hot-team pool `pool`: the one its last region there used (exited, so
+// re-initialised with lithe_sched_init: a fork-join scheduler that exited
+// owns no context, queued or not, and no child, as a new one), else a new
+// one with funcs `f` (always region.cpp's table). team_sched_put keeps
+// it for the next region there (a second live one at the same pool, if
+// any, is destroyed); team_release_pools destroys the kept ones.
+lithe_fj_sched_t *team_sched_take(int pool, const lithe_sched_funcs *f);
+void team_sched_put(int pool, lithe_fj_sched_t *s);
 
 // Team member contexts alive (they dock between regions; a pause frees the
 // pausing context's).

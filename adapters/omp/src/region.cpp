@@ -19,12 +19,15 @@
 namespace lomp {
 namespace {
 
-// The region scheduler is the stock fork-join scheduler with three
+// The region scheduler is the stock fork-join scheduler with four
 // overrides. Its contexts are the master (its main context) and team
 // Workers (team.cpp), not fork-join contexts: they dock instead of exiting
 // (an exit would hand the fork-join default a context it does not own, so
 // it is caught here), and a docking Worker is counted off the team in the
-// block callback (team_block). An incoming hart first starts a member no
+// block callback (team_block), or in the yield callback when it hands its
+// hart to the master, as the master does to a member it starts at the
+// join (team_yield); other yields (a spinning member, a time slice) are
+// fork-join's. An incoming hart first starts a member no
 // hart has started yet (team_claim; the Team is the scheduler's `user`),
 // then does what fork-join does.
 void member_exit(lithe_sched_t *, lithe_context_t *) {
@@ -39,6 +42,9 @@ void member_block(lithe_sched_t *s, lithe_context_t *c) {
         return;
     team_count_block(s, team_of(s));
 }
+void member_yield(lithe_sched_t *s, lithe_context_t *c) {
+    if (!team_yield(s, c)) lithe_fj_context_yield(s, c);
+}
 void region_hart_enter(lithe_sched_t *s) {
     if (lithe_context_t *c = team_claim(team_of(s))) lithe_context_run(c);
     lithe_fj_hart_enter(s);
@@ -48,6 +54,7 @@ const lithe_sched_funcs &region_funcs() {
         lithe_sched_funcs x = lithe_fj_sched_funcs;
         x.context_exit = member_exit;
         x.context_block = member_block;
+        x.context_yield = member_yield;
         x.hart_enter = region_hart_enter;
         return x;
     }();
@@ -103,7 +110,7 @@ void region_begin(RegionFrame *f, void (*body)(void *), void *data,
         // context: not preemptible here (team_start re-enables
         // notifications for the body; wait_policy.cpp).
         uth_disable_notifs();
-        f->sched = lithe_fj_sched_create_funcs(&region_funcs());
+        f->sched = team_sched_take(t.pool, &region_funcs());
         if (!f->sched) fatal("cannot create a region scheduler");
         f->sched->user = &t;
         if (lithe_sched_enter(&f->sched->sched) != LITHE_OK)
@@ -119,7 +126,7 @@ void region_end(RegionFrame *f) {
         team_join(&f->t, f->was_preemptible);
         if (lithe_sched_exit() != LITHE_OK)
             fatal("cannot exit a region scheduler");
-        lithe_fj_sched_destroy(f->sched);
+        team_sched_put(f->t.pool, f->sched);
         uth_enable_notifs();
     }
     set_self(f->enc);
