@@ -114,9 +114,22 @@ struct Worker {
 // that nesting depth (Team::pool: the level, plus, inside a target region's
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
-// tls_scheds[pool] = the region scheduler of this context's last region at
-// that depth, exited, kept for its next region there (team_sched_take).
-thread_local std::vector<lithe_fj_sched_t *> tls_scheds;
+// tls_scheds.at[pool] = the region scheduler of this context's last region
+// at that depth, exited, kept for its next region there (team_sched_take).
+// Given back to fork-join's free list when the TLS goes away (the context's
+// backing thread exits), so that it is never lost.
+struct KeptScheds {
+    std::vector<lithe_fj_sched_t *> at;
+    void release() {
+        for (lithe_fj_sched_t *&s : at)
+            if (s) {
+                lithe_fj_sched_destroy(s);
+                s = nullptr;
+            }
+    }
+    ~KeptScheds() { release(); }
+};
+thread_local KeptScheds tls_scheds;
 // Short-region hints (see the top): per pool, kSites call sites
 // (direct-mapped by address).
 // The short-region bound, LITHE_OMP_SHORT_NS (default 1000; 0: no region
@@ -455,9 +468,9 @@ void team_join(Team *t, bool was_preemptible) {
 }
 
 lithe_fj_sched_t *team_sched_take(int pool, const lithe_sched_funcs *f) {
-    if (tls_scheds.size() > static_cast<size_t>(pool))
-        if (lithe_fj_sched_t *s = tls_scheds[pool]) {
-            tls_scheds[pool] = nullptr;
+    if (tls_scheds.at.size() > static_cast<size_t>(pool))
+        if (lithe_fj_sched_t *s = tls_scheds.at[pool]) {
+            tls_scheds.at[pool] = nullptr;
             if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK)
                 fatal("cannot re-initialise a region scheduler");
             return s;
@@ -466,20 +479,16 @@ lithe_fj_sched_t *team_sched_take(int pool, const lithe_sched_funcs *f) {
 }
 
 void team_sched_put(int pool, lithe_fj_sched_t *s) {
-    if (tls_scheds.size() <= static_cast<size_t>(pool))
-        tls_scheds.resize(pool + 1);
-    if (!tls_scheds[pool])
-        tls_scheds[pool] = s;
+    if (tls_scheds.at.size() <= static_cast<size_t>(pool))
+        tls_scheds.at.resize(pool + 1);
+    if (!tls_scheds.at[pool])
+        tls_scheds.at[pool] = s;
     else
         lithe_fj_sched_destroy(s);
 }
 
 void team_release_pools() {
-    for (lithe_fj_sched_t *&s : tls_scheds)
-        if (s) {
-            lithe_fj_sched_destroy(s);
-            s = nullptr;
-        }
+    tls_scheds.release();
     int n = 0;
     for (const auto &pool : tls_pools) n += static_cast<int>(pool.size());
     if (n == 0) return;
