@@ -312,9 +312,6 @@ struct Team {
     Spin join_lock;
     std::atomic<int> running{0};
     lithe_context_t *joiner = nullptr;
-    // The master is handing its hart to a member it claimed (set just
-    // before its lithe_context_yield_to, read by team_yield on that hart).
-    bool master_to_member = false;
     TaskPool tasks;
     std::atomic<bool> cancelled{false};  // cancel parallel (cancel.cpp)
     // `cancel for/sections`: barrier generation + 1 of the phase whose
@@ -384,11 +381,6 @@ void team_join(Team *t, bool was_preemptible);
 // master or back to the parent), false for any other block.
 lithe_context_t *team_claim(Team *t);
 bool team_block(lithe_sched_t *region, lithe_context_t *c);
-// The region scheduler's context_yield hook (hart context): true if `c`
-// was handing its hart over inside the team (the master to a member it
-// claimed, the last member docking to the blocked master) and that was
-// handled; false for any other yield.
-bool team_yield(lithe_sched_t *region, lithe_context_t *c);
 // Counts a blocking context of `region` off its requests: takes one of
 // t->unrequested if any is left, else requests -1 (fork-join's block).
 // Returns true if it took an unrequested one.

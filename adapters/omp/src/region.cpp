@@ -19,15 +19,12 @@
 namespace lomp {
 namespace {
 
-// The region scheduler is the stock fork-join scheduler with four
+// The region scheduler is the stock fork-join scheduler with three
 // overrides. Its contexts are the master (its main context) and team
 // Workers (team.cpp), not fork-join contexts: they dock instead of exiting
 // (an exit would hand the fork-join default a context it does not own, so
 // it is caught here), and a docking Worker is counted off the team in the
-// block callback (team_block), or in the yield callback when it hands its
-// hart to the master, as the master does to a member it starts at the
-// join (team_yield); other yields (a spinning member, a time slice) are
-// fork-join's. An incoming hart first starts a member no
+// block callback (team_block). An incoming hart first starts a member no
 // hart has started yet (team_claim; the Team is the scheduler's `user`),
 // then does what fork-join does.
 void member_exit(lithe_sched_t *, lithe_context_t *) {
@@ -42,9 +39,6 @@ void member_block(lithe_sched_t *s, lithe_context_t *c) {
         return;
     team_count_block(s, team_of(s));
 }
-void member_yield(lithe_sched_t *s, lithe_context_t *c) {
-    if (!team_yield(s, c)) lithe_fj_context_yield(s, c);
-}
 void region_hart_enter(lithe_sched_t *s) {
     if (lithe_context_t *c = team_claim(team_of(s))) lithe_context_run(c);
     lithe_fj_hart_enter(s);
@@ -54,7 +48,6 @@ const lithe_sched_funcs &region_funcs() {
         lithe_sched_funcs x = lithe_fj_sched_funcs;
         x.context_exit = member_exit;
         x.context_block = member_block;
-        x.context_yield = member_yield;
         x.hart_enter = region_hart_enter;
         return x;
     }();

@@ -10,21 +10,16 @@
 //     runnable with one hart request, and started by claiming: a hart
 //     entering the region (region.cpp's hart_enter) claims the next one
 //     and runs it, and so does the master once it reaches the join with
-//     members still unstarted (it hands its hart to the member with
-//     lithe_context_yield_to, one switch, and waits as the joiner: a
+//     members still unstarted (it blocks and its hart runs the member: a
 //     member no hart has picked up by then would start later on another
 //     hart than right here). Each runs team->body as member `tid`.
-//   region end: the Worker "docks" (stops, owned by the base scheduler,
-//     until a later region restarts it). The last one, if the master is
-//     blocked in the join, takes it (take_joiner) and hands it its hart
-//     with lithe_context_yield_to; the region scheduler's yield callback
-//     (team_yield, hart context, the Worker saved) then reassociates the
-//     Worker to the base scheduler and counts it off (no request round
-//     trip: the docker's count goes to the master). Any other docker
-//     blocks: in the block callback (team_block) it reassociates itself,
-//     counts itself off, and the last one runs the master if it blocked
-//     meanwhile, else gives the hart back to the parent at once, so the
-//     master's scheduler exit does not wait for it to look for work.
+//   region end: the Worker blocks ("docks"). In the region scheduler's
+//     block callback (hart context, the Worker saved) it reassociates
+//     itself to the base scheduler and counts itself off the team; the
+//     last one hands its hart straight to the master if the master is
+//     blocked in the join (no request round trip: the docker's count goes
+//     to the master), else gives the hart back to the parent at once, so
+//     the master's scheduler exit does not wait for it to look for work.
 //   The region scheduler itself is kept too: the master's next region at
 //     the same depth re-initialises and re-enters it (team_sched_take)
 //     instead of creating one.
@@ -105,7 +100,6 @@ struct Worker {
     // Docking (team_block sets handoff/leave for dock_cb): only the
     // Worker's own context and the hart it blocks on touch these.
     bool docking = false;  // set by the worker just before it docks
-    bool dock_to_master = false;  // docks by handing its hart to the master
     lithe_context_t *handoff = nullptr;  // the master, for dock_cb to run
     bool leave = false;    // the last member, master not blocked
 };
@@ -201,21 +195,6 @@ void dock_cb(lithe_context_t *self, void *) {
     }
 }
 
-// The last member to dock takes the master if it is blocked in the join:
-// running is then 1 (this member) and the joiner is set. Taking it (the
-// joiner cleared, `running` left at 1 until team_yield's dock) makes this
-// member the only one that may run it, so it can switch to it directly.
-lithe_context_t *take_joiner(Team *t) {
-    lithe_context_t *m = nullptr;
-    t->join_lock.lock();
-    if (t->running.load(std::memory_order_relaxed) == 1) {
-        m = t->joiner;
-        t->joiner = nullptr;
-    }
-    t->join_lock.unlock();
-    return m;
-}
-
 void worker_main(void *arg) {
     Worker *w = static_cast<Worker *>(arg);
     set_preemptible(true);
@@ -229,17 +208,8 @@ void worker_main(void *arg) {
         display_affinity_hook();
         t->body(t->data);
         task_member_end(t);
-        // Not paused between taking the master and the switch to it.
-        uth_disable_notifs();
-        if (lithe_context_t *m = take_joiner(t)) {
-            w->dock_to_master = true;
-            if (lithe_context_yield_to(m) != LITHE_OK)
-                fatal("cannot hand a hart back to the master");
-        } else {
-            w->docking = true;
-            lithe_context_block(dock_cb, nullptr);
-        }
-        uth_enable_notifs();
+        w->docking = true;
+        lithe_context_block(dock_cb, nullptr);
     }
 }
 
@@ -253,6 +223,20 @@ void join_cb(lithe_context_t *self, void *arg) {
     if (!done) t->joiner = self;
     t->join_lock.unlock();
     if (done) lithe_context_unblock(self);
+}
+
+// The master blocks to run an unstarted member on its own hart.
+struct ClaimArg {
+    Team *t;
+    lithe_context_t *member;
+};
+void claim_cb(lithe_context_t *self, void *arg) {
+    auto *a = static_cast<ClaimArg *>(arg);
+    Team *t = a->t;
+    t->join_lock.lock();
+    t->joiner = self;  // running > 0: `member` has not run yet
+    t->join_lock.unlock();
+    lithe_context_run(a->member);
 }
 
 // Hart context: one member of `t` is done (a retired Worker's exit); the
@@ -343,34 +327,6 @@ bool team_block(lithe_sched_t *region, lithe_context_t *c) {
     }
 }
 
-bool team_yield(lithe_sched_t *region, lithe_context_t *c) {
-    auto *fj = reinterpret_cast<lithe_fj_sched_t *>(region);
-    Team *t = static_cast<Team *>(fj->user);
-    if (c == &fj->main) {
-        if (!t->master_to_member) return false;
-        // The master hands its hart to a member it claimed: counted off
-        // as a block, it waits as the joiner (running > 0: that member
-        // has not run yet).
-        t->master_to_member = false;
-        team_count_block(region, t);
-        t->join_lock.lock();
-        t->joiner = c;
-        t->join_lock.unlock();
-        return true;
-    }
-    Worker *w = reinterpret_cast<Worker *>(c);
-    if (!w->dock_to_master) return false;
-    // The last member docks, handing its hart to the master it took from
-    // the join (take_joiner): its count goes to the master, as in
-    // team_block's hand-off.
-    w->dock_to_master = false;
-    lithe_context_reassociate(c, lithe_sched_base());
-    t->join_lock.lock();
-    t->running.store(0, std::memory_order_release);
-    t->join_lock.unlock();  // last access to *t
-    return true;
-}
-
 bool team_count_block(lithe_sched_t *region, Team *t) {
     int u = t->unrequested.load(std::memory_order_relaxed);
     while (u > 0)
@@ -443,15 +399,11 @@ void team_join(Team *t, bool was_preemptible) {
         // A member no hart has taken yet runs here: the master has nothing
         // else to do, and a hart that has not come by now would start it
         // later than this.
-        uth_disable_notifs();  // not paused holding a claimed member
         if (lithe_context_t *c = team_claim(t)) {
-            t->master_to_member = true;
-            if (lithe_context_yield_to(c) != LITHE_OK)
-                fatal("cannot start a team member");
-            uth_enable_notifs();
+            ClaimArg a{t, c};
+            lithe_context_block(claim_cb, &a);
             continue;
         }
-        uth_enable_notifs();
         // Members of short regions dock quickly: spin first.
         if (spin_until(done)) break;
         lithe_context_block(join_cb, t);
