@@ -22,7 +22,7 @@
 // once the main context is parked and no grant lands after it, so exactly
 // one hart sees 0 && EXITING, and a hart that saw another state never looks
 // at the child again.
-#include <cstring>
+#include <cstddef>
 
 #include <parlib/ticks.h>
 #include <parlib/uthread.h>
@@ -31,6 +31,20 @@
 
 namespace lithe {
 namespace {
+
+// *p = {} with plain 16-byte stores. The compilers turn memset or a
+// value-initialising assignment of these sizes into `rep stos`, whose
+// start-up cost (~40 cycles on the VMs of docs/perf.md) made it most of
+// lithe_sched_init, which every OpenMP region calls (adapters/omp re-
+// initialises its region scheduler per region).
+template <class T>
+void zero(T *p) {
+    using V = long long __attribute__((vector_size(16), aligned(8), may_alias));
+    static_assert(sizeof(T) % sizeof(V) == 0);
+    V *v = reinterpret_cast<V *>(p);
+#pragma GCC unroll 16
+    for (size_t i = 0; i < sizeof(T) / sizeof(V); ++i) v[i] = V{};
+}
 
 void relabel(lithe_context_t *to, uthread *u) {
     to->u = u;
@@ -41,9 +55,12 @@ void enter_on_hart(uthread *, void *arg) {
     auto *child = static_cast<lithe_sched_t *>(arg);
     lithe_sched_t *p = child->parent;
     Hart *h = here();
+    // This hart counts as the child's before child_enter publishes the
+    // child to the parent (whose harts may then grant it more), so plain
+    // stores do: nothing else writes a child that no one can see yet.
+    __atomic_store_n(&child->harts, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&child->subtree_harts, 1, __ATOMIC_RELAXED);
     with_current(p, [&] { p->funcs->child_enter(p, child); });
-    __atomic_fetch_add(&child->harts, 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&child->subtree_harts, 1, __ATOMIC_RELAXED);
     __atomic_fetch_sub(&p->harts, 1, __ATOMIC_RELAXED);
     set_current(h, child);
     with_current(child, [&] { child->funcs->sched_enter(child); });
@@ -127,10 +144,10 @@ int lithe_sched_init(lithe_sched_t *sched, const struct lithe_sched_funcs *f,
         return misuse(LITHE_ESTATE,
                       "lithe_sched_init: scheduler %p is entered",
                       (void *)sched);
-    memset(sched, 0, sizeof *sched);
+    zero(sched);
     sched->funcs = f;
     sched->main_context = main_ctx;
-    memset(main_ctx, 0, sizeof *main_ctx);
+    zero(main_ctx);
     main_ctx->u = &main_ctx->uth;
     main_ctx->sched = sched;
     return LITHE_OK;

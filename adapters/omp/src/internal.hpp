@@ -390,6 +390,16 @@ bool team_count_block(lithe_sched_t *region, Team *t);
 // were any.
 bool team_request_unrequested(lithe_sched_t *region);
 
+// The region scheduler for a region the calling context masters at
+// hot-team pool `pool`: the one its last region there used (exited, so
+// re-initialised with lithe_sched_init: a fork-join scheduler that exited
+// owns no context, queued or not, and no child, as a new one), else a new
+// one with funcs `f` (always region.cpp's table). team_sched_put keeps
+// it for the next region there (a second live one at the same pool, if
+// any, is destroyed); team_release_pools destroys the kept ones.
+lithe_fj_sched_t *team_sched_take(int pool, const lithe_sched_funcs *f);
+void team_sched_put(int pool, lithe_fj_sched_t *s);
+
 // Team member contexts alive (they dock between regions; a pause frees the
 // pausing context's).
 int members_created();

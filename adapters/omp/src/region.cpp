@@ -103,7 +103,7 @@ void region_begin(RegionFrame *f, void (*body)(void *), void *data,
         // context: not preemptible here (team_start re-enables
         // notifications for the body; wait_policy.cpp).
         uth_disable_notifs();
-        f->sched = lithe_fj_sched_create_funcs(&region_funcs());
+        f->sched = team_sched_take(t.pool, &region_funcs());
         if (!f->sched) fatal("cannot create a region scheduler");
         f->sched->user = &t;
         if (lithe_sched_enter(&f->sched->sched) != LITHE_OK)
@@ -119,7 +119,7 @@ void region_end(RegionFrame *f) {
         team_join(&f->t, f->was_preemptible);
         if (lithe_sched_exit() != LITHE_OK)
             fatal("cannot exit a region scheduler");
-        lithe_fj_sched_destroy(f->sched);
+        team_sched_put(f->t.pool, f->sched);
         uth_enable_notifs();
     }
     set_self(f->enc);

@@ -20,6 +20,9 @@
 //     blocked in the join (no request round trip: the docker's count goes
 //     to the master), else gives the hart back to the parent at once, so
 //     the master's scheduler exit does not wait for it to look for work.
+//   The region scheduler itself is kept too: the master's next region at
+//     the same depth re-initialises and re-enters it (team_sched_take)
+//     instead of creating one.
 //
 // A Worker therefore keeps its stack and TLS across regions and exits only
 // when a pause retires it (below): docking (block, later restart) rather
@@ -105,6 +108,22 @@ struct Worker {
 // that nesting depth (Team::pool: the level, plus, inside a target region's
 // fallback, the level the target region was encountered at).
 thread_local std::vector<std::vector<Worker *>> tls_pools;
+// tls_scheds.at[pool] = the region scheduler of this context's last region
+// at that depth, exited, kept for its next region there (team_sched_take).
+// Given back to fork-join's free list when the TLS goes away (the context's
+// backing thread exits), so that it is never lost.
+struct KeptScheds {
+    std::vector<lithe_fj_sched_t *> at;
+    void release() {
+        for (lithe_fj_sched_t *&s : at)
+            if (s) {
+                lithe_fj_sched_destroy(s);
+                s = nullptr;
+            }
+    }
+    ~KeptScheds() { release(); }
+};
+thread_local KeptScheds tls_scheds;
 // Short-region hints (see the top): per pool, kSites call sites
 // (direct-mapped by address).
 // The short-region bound, LITHE_OMP_SHORT_NS (default 1000; 0: no region
@@ -145,7 +164,8 @@ void record_region(Team *t, uint64_t joined, uint64_t now) {
     uint64_t limit = short_ns();
     bool is_short =
         parlib_ticks_to_ns(joined - t->body_start) < limit &&
-        parlib_ticks_to_ns(now - t->body_start) / t->n < limit;
+        parlib_ticks_to_ns(now - t->body_start) <
+            limit * static_cast<uint64_t>(t->n);  // per member, no division
     if (h->site != t->site) {
         h->site = t->site;
         h->short_runs = 0;
@@ -399,7 +419,28 @@ void team_join(Team *t, bool was_preemptible) {
     g_workers.fetch_sub(t->n - 1, std::memory_order_relaxed);
 }
 
+lithe_fj_sched_t *team_sched_take(int pool, const lithe_sched_funcs *f) {
+    if (tls_scheds.at.size() > static_cast<size_t>(pool))
+        if (lithe_fj_sched_t *s = tls_scheds.at[pool]) {
+            tls_scheds.at[pool] = nullptr;
+            if (lithe_sched_init(&s->sched, &s->funcs, &s->main) != LITHE_OK)
+                fatal("cannot re-initialise a region scheduler");
+            return s;
+        }
+    return lithe_fj_sched_create_funcs(f);
+}
+
+void team_sched_put(int pool, lithe_fj_sched_t *s) {
+    if (tls_scheds.at.size() <= static_cast<size_t>(pool))
+        tls_scheds.at.resize(pool + 1);
+    if (!tls_scheds.at[pool])
+        tls_scheds.at[pool] = s;
+    else
+        lithe_fj_sched_destroy(s);
+}
+
 void team_release_pools() {
+    tls_scheds.release();
     int n = 0;
     for (const auto &pool : tls_pools) n += static_cast<int>(pool.size());
     if (n == 0) return;
