@@ -1,9 +1,8 @@
 // service.cpp: the service kernel thread (service.hpp).
 //
 // Owns: the epoll instance and the thread that waits on it.
-// The thread is created with every signal blocked (process-directed signals
-// must go to threads that expect them) and with the main thread's CPU mask,
-// not the creator's: a vcore creating it is pinned to one CPU.
+// The thread is a parlib helper thread (parlib/helper_thread.h: every
+// signal blocked, the process's CPU mask rather than a pinned creator's).
 //
 // Start-up is a three-state flag (not started / starting / up) rather than a
 // mutex or std::call_once: the first caller may be in vcore context, which
@@ -11,9 +10,8 @@
 // that start-up takes.
 #include "service.hpp"
 
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
+#include "parlib/helper_thread.h"
+
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -52,21 +50,9 @@ void start() {
                  strerror(errno));
     register_ev_handler(EV_IO, io_event_handler, nullptr);
 
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 << 10);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    sigset_t all;
-    sigfillset(&all);
-    pthread_attr_setsigmask_np(&a, &all);
-    cpu_set_t cpus;
-    if (sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0)
-        pthread_attr_setaffinity_np(&a, sizeof cpus, &cpus);
-    pthread_t t;
-    int rc = pthread_create(&t, &a, service_main, nullptr);
-    pthread_attr_destroy(&a);
+    int rc = parlib_helper_thread_start("parlib-service", 256 << 10,
+                                        service_main, nullptr);
     PARLIB_CHECK(rc == 0, "parlib service: pthread_create: %s", strerror(rc));
-    pthread_setname_np(t, "parlib-service");
 }
 
 }  // namespace

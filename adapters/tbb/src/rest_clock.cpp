@@ -8,12 +8,10 @@
 
 #include "tbb_scheduler.hpp"
 
+#include <parlib/helper_thread.h>
 #include <parlib/vcore.h>
 
 #include <linux/futex.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,30 +30,15 @@ constexpr uint64_t kCoalesceUs = 20;
 }  // namespace
 
 void RestClock::start() {
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 64 << 10);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    // No signal for it (process-directed ones go to threads that expect
-    // them), and the process's CPUs, not those of the vcore creating it.
-    sigset_t all;
-    sigfillset(&all);
-    pthread_attr_setsigmask_np(&a, &all);
-    cpu_set_t cpus;
-    if (sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0)
-        pthread_attr_setaffinity_np(&a, sizeof cpus, &cpus);
-    pthread_t t;
-    int rc = pthread_create(
-        &t, &a,
+    int rc = parlib_helper_thread_start(
+        "lithe-tbb-rest", 64 << 10,
         [](void *self) -> void * { static_cast<RestClock *>(self)->run(); },
         this);
-    pthread_attr_destroy(&a);
     if (rc != 0) {
         std::fprintf(stderr, "lithe_tbb: cannot start the rest clock thread: %s\n",
                      std::strerror(rc));
         std::abort();
     }
-    pthread_setname_np(t, "lithe-tbb-rest");
 }
 
 void RestClock::add(TbbContext &c) {
