@@ -16,11 +16,28 @@
 // busy it re-arms the timer a little later (kRetryFirstNs, doubling up to
 // kRetryMaxNs) and changes nothing else. While it holds the lock the
 // handler marks the vcore in_alarm_expiry, so that a notification nested
-// in it never switches the uthread away (event.cpp). So an expiry never
-// wakes another kernel thread; the expired alarms become EV_ALARM events
+// in it never switches the uthread away (event.cpp). Normally an expiry
+// wakes no other kernel thread: the expired alarms become EV_ALARM events
 // queued to the vcore itself (EVENT_WAKEUP brings it online if it was
 // yielded; a parked vcore is woken by the signal), and the handler goes on
 // as a notification only if one of them asked for EVENT_INTERRUPT.
+//
+// Except when the signal finds the vcore's uthread asleep in a system call
+// (a raw futex wait: glibc's mutexes, TBB's own waits; it cannot be paused
+// there, event.cpp). That vcore would handle its events only once the call
+// returns, which may be never if the sleeper waits for what an expiring
+// alarm wakes (a uthread in uth_sleep_us, a timed wait). So the alarms
+// that only wake (no EVENT_INTERRUPT, which is about this vcore's uthread)
+// go to a stand-in vcore instead (stand_in_for: an idle one if any), and so
+// do those queued here earlier, while the uthread still ran: as long as
+// wake-only alarms wait in this vcore's event queue, its timer also fires
+// for a check (Queue::check_us: 1 ms, doubling up to 16 ms) that moves
+// them once it finds such a sleep (move_events, event.cpp). Their
+// callbacks then run on that vcore: callers may rely on "in vcore context",
+// not on "on the vcore named" (io.cpp's two completions count atomically).
+// I/O completions, which the service thread queues to the vcore where the
+// waiter blocked, get the same treatment (watch_for_stand_in arms the
+// check; io.cpp).
 //
 // Timer invariant: the timer fires no later than the earliest deadline in
 // the heap, or a handler pass that re-syncs it is pending. Every change of
@@ -75,6 +92,8 @@ enum : uint32_t { kIdle = 0, kArmed = 1, kFiring = 2 };
 constexpr uint64_t kNever = UINT64_MAX;  // also "no time set" in a waiter
 constexpr uint64_t kRetryFirstNs = 10000;   // 10 µs
 constexpr uint64_t kRetryMaxNs = 1000000;   // 1 ms
+constexpr uint64_t kCheckFirstUs = 1000;    // stand-in checks: 1 ms,
+constexpr uint64_t kCheckMaxUs = 16000;     // doubling up to 16 ms
 
 struct alignas(64) Queue {
     SpinLock lock;
@@ -83,6 +102,12 @@ struct alignas(64) Queue {
     timer_t timer{};
     bool has_timer = false;  // set (under lock) once the vcore has started
     uint32_t retries = 0;    // the vcore's handler only
+    // Wake-only alarms sit in the vcore's event queue while a uthread runs
+    // there: the timer also fires at check_us to see whether that uthread
+    // went to sleep in the kernel meanwhile (kNever: no check due).
+    // checks: consecutive checks that found it still running (backoff).
+    uint64_t check_us = kNever;
+    uint32_t checks = 0;
 };
 // One per vcore, immortal (alarms may fire during exit).
 Queue *g_queues = nullptr;
@@ -179,6 +204,7 @@ void heap_remove(Queue &q, alarm_waiter *w) {
 // unless it already is. The queue's lock held.
 void sync_timer(Queue &q) {
     uint64_t want = q.heap.empty() ? kNever : q.heap[0]->wake_up_time;
+    if (q.check_us < want) want = q.check_us;
     if (!q.has_timer || want == q.armed_us) return;
     itimerspec its{};  // all zero: disarm
     if (want != kNever) {
@@ -194,13 +220,43 @@ void sync_timer(Queue &q) {
 }
 
 // Queues the EV_ALARM of a waiter this code has just made FIRING (so no one
-// else touches it until its handler starts); true if it asked to interrupt.
-// Once sent, the callback may run on the target vcore and free or restart
-// `w`: nothing of it is read after send_event.
-bool deliver(alarm_waiter *w) {
+// else touches it until its handler starts) to vcore `to`, or to its own
+// vcore if `to` is -1; true if it asked to interrupt. Once sent, the
+// callback may run on the target vcore and free or restart `w`: nothing of
+// it is read after send_event.
+bool deliver(alarm_waiter *w, int to = -1) {
     unsigned flags = EVENT_WAKEUP | w->ev_flags;
-    send_event(&w->ev, EV_ALARM, static_cast<int>(w->ev.data), flags);
+    if (to < 0 || (flags & EVENT_INTERRUPT)) to = static_cast<int>(w->ev.data);
+    send_event(&w->ev, EV_ALARM, to, flags);
     return (flags & EVENT_INTERRUPT) != 0;
+}
+
+// Events a stand-in vcore may run: those that only wake a uthread, i.e. an
+// EV_ALARM without EVENT_INTERRUPT and an I/O completion (io.cpp).
+bool wake_only(const event_msg *m) {
+    if (m->type == EV_IO) return true;
+    return m->type == EV_ALARM &&
+           !(static_cast<const alarm_waiter *>(m->arg)->ev_flags &
+             EVENT_INTERRUPT);
+}
+
+// Where the wake-ups of vcore `v`, whose uthread sleeps in the kernel, go
+// (signal handler context: atomics only): a vcore that is not running
+// anything (spinning, then parked: EVENT_WAKEUP brings it online), else the
+// next one, which handles them at its next pass through vcore context.
+int stand_in_for(const Vcore *v) {
+    int best = -1;
+    uint32_t best_state = kOnline;
+    for (int i = 1; i < g_max_vcores; ++i) {
+        int id = (v->id + i) % g_max_vcores;
+        uint32_t s = g_vcores[id].state.load(std::memory_order_relaxed);
+        if (s == kSpinning) return id;
+        if (best < 0 || (s == kParked && best_state == kOnline)) {
+            best = id;
+            best_state = s;
+        }
+    }
+    return best;
 }
 
 uint64_t saturating_add(uint64_t a, uint64_t b) {
@@ -271,7 +327,7 @@ void alarm_thread_init(Vcore *v) {
     sync_timer(q);  // alarms started before this vcore's thread ran
 }
 
-bool alarm_timer_fired(Vcore *v) {
+bool alarm_timer_fired(Vcore *v, bool kernel_blocked) {
     Queue &q = g_queues[v->id];
     if (!q.lock.try_lock()) {
         // Held, maybe by the code this signal interrupted: try again soon.
@@ -299,13 +355,40 @@ bool alarm_timer_fired(Vcore *v) {
             batch[k++] = w;
         }
         // FIRING waiters are ours until their handler starts; send_event
-        // only pushes (lock-free) and wakes this very vcore.
-        for (int i = 0; i < k; ++i) interrupt |= deliver(batch[i]);
+        // only pushes (lock-free) and wakes a vcore (a futex wake at most).
+        int to = kernel_blocked ? stand_in_for(v) : -1;
+        for (int i = 0; i < k; ++i) interrupt |= deliver(batch[i], to);
     } while (k == kBatch);
+    // Wake-only alarms queued here earlier, while the uthread still ran,
+    // go to the stand-in too once it sleeps in the kernel; while it runs,
+    // look again later (it may enter such a sleep without yielding first).
+    int to = kernel_blocked ? stand_in_for(v) : -1;
+    if (to >= 0) move_events(v, to, wake_only);
+    if (to < 0 && g_max_vcores > 1 && event_queued(v, wake_only)) {
+        uint64_t after = q.checks < 5 ? kCheckFirstUs << q.checks : kCheckMaxUs;
+        ++q.checks;
+        q.check_us = parlib_now_us() + after;
+    } else {
+        q.checks = 0;
+        q.check_us = kNever;
+    }
     q.armed_us = kNever;  // fired, or overwritten by a retry
     sync_timer(q);
     q.lock.unlock();
     return interrupt;
+}
+
+void watch_for_stand_in(int vcoreid) {
+    if (g_max_vcores < 2 ||
+        g_vcores[vcoreid].state.load(std::memory_order_relaxed) != kOnline)
+        return;  // EVENT_WAKEUP brought it online for its events
+    Queue &q = g_queues[vcoreid];
+    AlarmLock g(q);
+    uint64_t at = parlib_now_us() + kCheckFirstUs;
+    if (q.check_us <= at) return;
+    q.check_us = at;
+    q.checks = 0;
+    sync_timer(q);
 }
 
 }  // namespace parlib

@@ -42,7 +42,9 @@
 //
 // Each vcore's alarm timer (alarm.cpp) signals its thread with the same
 // signal, SI_TIMER with sigev value kAlarmTimerTag: the handler first lets
-// alarm.cpp queue the due alarms to this vcore, then goes on as a fresh
+// alarm.cpp queue the due alarms to this vcore (those that only wake to a
+// stand-in vcore if this one's uthread sleeps in a system call, which
+// cannot be paused, below), then goes on as a fresh
 // notification only if one of them asked for EVENT_INTERRUPT. A
 // notification nested in that expiry (SA_NODEFER) is deferred like one in
 // excluded code: the expiry holds the vcore's alarm lock and calls the
@@ -190,14 +192,23 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
     int saved_errno = errno;
     Vcore *v = tls_vcore;
     if (!v) return;  // not a vcore thread (cannot normally happen)
+    auto *uc = static_cast<ucontext_t *>(ucv);
+    auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+    auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
+    bool on_vcore_stack =
+        rsp >= reinterpret_cast<uintptr_t>(v->stack_lo) &&
+        rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096;
     bool timer = si->si_code == SI_TIMER;
     if (timer && si->si_value.sival_int == kAlarmTimerTag) {
-        // Alarms due on this vcore are now queued to it; go on as a fresh
-        // notification only if one of them asked to interrupt.
+        // Alarms due on this vcore are now queued (to it, or elsewhere if
+        // its uthread sleeps in the kernel); go on as a fresh notification
+        // only if one of them asked to interrupt.
         bool nested = v->in_alarm_expiry;
         v->in_alarm_expiry = true;
         std::atomic_signal_fence(std::memory_order_seq_cst);
-        bool interrupt = alarm_timer_fired(v);
+        bool kernel_blocked = !on_vcore_stack && tls_self &&
+                              v->current == tls_self && in_blocking_syscall(uc);
+        bool interrupt = alarm_timer_fired(v, kernel_blocked);
         std::atomic_signal_fence(std::memory_order_seq_cst);
         v->in_alarm_expiry = nested;
         if (!interrupt) {
@@ -220,16 +231,12 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
         errno = saved_errno;
         return;
     }
-    auto *uc = static_cast<ucontext_t *>(ucv);
-    auto rsp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
-    auto rip = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
     // Vcore context is never interrupted: it handles events before leaving,
     // but it may be past its last handle_events (in the 2LS's sched_entry,
     // lithe's callbacks), about to run a uthread that then spins in user
     // code for ever. So a re-delivery that lands here re-arms too; the
     // chain ends once handle_events clears notif_pending.
-    if (rsp >= reinterpret_cast<uintptr_t>(v->stack_lo) &&
-        rsp <= reinterpret_cast<uintptr_t>(v->stack_top) + 4096) {
+    if (on_vcore_stack) {
         arm_retry(v);
         errno = saved_errno;
         return;
@@ -294,6 +301,58 @@ void notif_thread_init(Vcore *v) {
     }
 }
 
+
+bool event_queued(Vcore *v, EventPick pick) {
+    // Only v's thread takes messages off v's stack, and producers only
+    // push: every node reached from the head stays put while we look.
+    for (event_msg *m = v->events.load(std::memory_order_acquire); m;
+         m = m->next)
+        if (pick(m)) return true;
+    return false;
+}
+
+int move_events(Vcore *v, int to, EventPick pick) {
+    event_msg *list = v->events.exchange(nullptr, std::memory_order_acquire);
+    event_msg *keep = nullptr, **keep_end = &keep;  // newest first, as queued
+    event_msg *moved = nullptr;                     // oldest first
+    int n = 0;
+    for (event_msg *m = list, *next; m; m = next) {
+        next = m->next;
+        if (pick(m)) {
+            m->next = moved;
+            moved = m;
+            ++n;
+        } else {
+            *keep_end = m;
+            keep_end = &m->next;
+        }
+    }
+    *keep_end = nullptr;
+    if (keep) {
+        // Producers may have pushed meanwhile; they only touch the head, so
+        // the kept (older) messages go below theirs.
+        event_msg *head = nullptr;
+        if (!v->events.compare_exchange_strong(head, keep,
+                                               std::memory_order_release,
+                                               std::memory_order_acquire)) {
+            while (head->next) head = head->next;
+            head->next = keep;
+        }
+    }
+    if (!moved) return 0;
+    Vcore *d = &g_vcores[to];
+    for (event_msg *m = moved, *next; m; m = next) {  // oldest first
+        next = m->next;
+        event_msg *head = d->events.load(std::memory_order_relaxed);
+        do {
+            m->next = head;
+        } while (!d->events.compare_exchange_weak(head, m,
+                                                  std::memory_order_release,
+                                                  std::memory_order_relaxed));
+    }
+    vcore_wake(d);
+    return n;
+}
 
 int handle_vcore_events(Vcore *v) {
     int n = 0;

@@ -7,22 +7,26 @@
 // their interests with epoll as EPOLLONESHOT, so a reader and a writer can
 // wait on one fd at once and each readiness report is consumed once.
 // Record fields are guarded by the record's spinlock, which is taken only in
-// vcore context and on the service thread, never by a running uthread.
+// vcore context and on the service thread, never by a running uthread. Lock
+// order: a record's lock, then a vcore's alarm lock (watch_for_stand_in).
 //
 // One wait (block_on_fd) of a uthread that blocks on vcore V:
 //   uthread  fills an IoWaiter and calls uthread_yield(io_block)
 //   io_block (vcore context on V) links the waiter, arms epoll, starts the
 //            timeout alarm (delivered to V), reports the uthread blocked
 //   service  on readiness unlinks the matching waiters and sends each its
-//            EV_IO, to V
+//            EV_IO, to V (and has V's timer check that V's uthread does not
+//            sleep in the kernel meanwhile, else a stand-in runs it:
+//            alarm.cpp)
 //   V        the EV_IO handler or the timeout callback makes it runnable
-// Both completions go to V, whose vcore context runs them one at a time and
-// only after io_block returned, so the scheduler always hears "blocked"
-// before "runnable". Exactly one of (ready, timeout) wins: whoever unlinks
-// the waiter under the record lock. If ready wins while the timeout alarm is
-// already firing (stop_alarm false), both the EV_IO handler and the alarm
-// callback still touch the waiter, so the later of the two resumes the
-// uthread (IoWaiter::pending; both run on V, so a plain counter).
+// Both completions go to V and run only after io_block returned, so the
+// scheduler always hears "blocked" before "runnable" (the timeout may run
+// on a stand-in vcore instead, but only once V runs a uthread again, i.e.
+// after io_block: alarm.cpp). Exactly one of (ready, timeout) wins: whoever
+// unlinks the waiter under the record lock. If ready wins while the timeout
+// alarm is already firing (stop_alarm false), both the EV_IO handler and the
+// alarm callback still touch the waiter, so the later of the two resumes
+// the uthread (IoWaiter::pending, atomic: the two may run on two vcores).
 //
 // The I/O calls first try the operation without blocking (RWF_NOWAIT for
 // read/write, MSG_DONTWAIT for send/recv, poll for accept and for fds that
@@ -46,6 +50,7 @@
 #include "parlib/vcore.h"
 #include "service.hpp"
 #include "spin.hpp"
+#include "vcore_internal.hpp"
 
 namespace parlib {
 namespace {
@@ -67,7 +72,9 @@ struct IoWaiter {
     uint32_t revents = 0;  // what woke it (0: timeout)
     int err = 0;           // -errno when epoll refused the fd
     int vcoreid = -1;      // where it blocked: completions are sent there
-    int pending = 1;       // completions to see before it may run again
+    // Completions to see before it may run again. Atomic: the timeout's
+    // callback runs on another vcore if V slept in the kernel (alarm.cpp).
+    std::atomic<int> pending{1};
     bool timed = false;
     bool linked = false;  // in rec's list (rec->lock)
     IoWaiter *prev = nullptr, *next = nullptr;
@@ -142,7 +149,9 @@ void fail_all(FdRecord *r, int err) {
     while (IoWaiter *w = r->head) {
         unlink(r, w);
         w->err = err;
-        send_event(&w->ev, EV_IO, w->vcoreid, EVENT_WAKEUP);
+        int to = w->vcoreid;  // w may be gone once its event is sent
+        send_event(&w->ev, EV_IO, to, EVENT_WAKEUP);
+        watch_for_stand_in(to);
     }
 }
 
@@ -159,7 +168,8 @@ void rearm_or_drop(FdRecord *r) {
 // ---- completions (vcore context on the waiter's vcore) ----
 void finish(IoWaiter *w) {
     uthread *u = w->u;
-    if (--w->pending == 0) uthread_runnable(u);
+    if (w->pending.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        uthread_runnable(u);
 }
 
 void io_timeout(alarm_waiter *a) {
@@ -231,11 +241,16 @@ int block_on_fd(int fd, short events, int64_t timeout_us) {
     return w.err ? w.err : static_cast<int>(w.revents);
 }
 
-// Non-blocking poll: revents, 0 if not ready, or -errno.
+// Non-blocking poll: revents, 0 if not ready, or -errno. Even a zero
+// timeout returns EINTR when a signal (a vcore's notification or alarm
+// timer) arrives during the call; that is no answer, so ask again.
 int poll_now(int fd, short events) {
     struct pollfd p = {fd, events, 0};
     struct timespec zero = {0, 0};
-    int n = ppoll(&p, 1, &zero, nullptr);
+    int n;
+    do {
+        n = ppoll(&p, 1, &zero, nullptr);
+    } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
     if (n == 0) return 0;
     return (p.revents & POLLNVAL) ? -EBADF : p.revents;
@@ -308,7 +323,9 @@ void io_ready(void *record, uint32_t events) {
         if (!(w->events & events)) continue;
         unlink(r, w);
         w->revents = events & w->events;
-        send_event(&w->ev, EV_IO, w->vcoreid, EVENT_WAKEUP);
+        int to = w->vcoreid;
+        send_event(&w->ev, EV_IO, to, EVENT_WAKEUP);
+        watch_for_stand_in(to);
     }
     // The one-shot entry is disarmed now; only re-arm for those left.
     if (r->head) {

@@ -114,8 +114,24 @@ void alarm_init();
 // On vcore `v`'s own thread, before it runs anything: its alarm timer.
 void alarm_thread_init(Vcore *v);
 // v's notification handler, for its alarm timer: expires v's due alarms
-// into v's event queue. True if one of them asked for EVENT_INTERRUPT.
-bool alarm_timer_fired(Vcore *v);
+// into v's event queue, or, when v's uthread sleeps in a system call
+// (`kernel_blocked`), those that only wake into another vcore's. True if
+// one of them asked for EVENT_INTERRUPT.
+bool alarm_timer_fired(Vcore *v, bool kernel_blocked);
+// From another thread that has just queued a wake-only event (EV_IO) to
+// vcore `vcoreid`: if that vcore is running, its alarm timer checks within
+// about a millisecond whether its uthread sleeps in the kernel, and if so
+// hands the event to a stand-in vcore. Takes the vcore's alarm lock.
+void watch_for_stand_in(int vcoreid);
+// For alarm.cpp's stand-in delivery, on v's own thread (its notification
+// handler), async-signal-safe. event_queued: is a message with pick(msg)
+// queued to v? move_events: while v's vcore context is not draining its
+// queue (v's thread interrupted a uthread), moves the queued messages with
+// pick(msg) to vcore `to` and wakes it, keeping the others queued in order;
+// returns how many moved.
+using EventPick = bool (*)(const event_msg *);
+bool event_queued(Vcore *v, EventPick pick);
+int move_events(Vcore *v, int to, EventPick pick);
 inline bool vcore_has_events(Vcore *v) {
     return v->events.load(std::memory_order_acquire) != nullptr;
 }

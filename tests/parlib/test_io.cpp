@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -273,6 +274,7 @@ TEST_CASE("readiness and timeout racing: exactly one wins each wait") {
     std::mt19937 rng(11);
     constexpr int kIters = 1000;
     int ready = 0, timed_out = 0, bad = 0;
+    std::string what;  // the bad cases
     for (int i = 0; i < kIters; ++i) {
         int64_t timeout = 100 + rng() % 200;
         // The writer writes within +-60 us of the timeout, sometimes keeping
@@ -291,17 +293,25 @@ TEST_CASE("readiness and timeout racing: exactly one wins each wait") {
         int r = uth_wait_fd(p[0], POLLIN, timeout);
         uint64_t el = parlib_now_us() - t0;
         scribble_stack();
-        if (r == POLLIN)
+        if (r == POLLIN) {
             ready++;
-        else if (r == 0 && el >= static_cast<uint64_t>(timeout))
+        } else if (r == 0 && el >= static_cast<uint64_t>(timeout)) {
             timed_out++;
-        else
+        } else {
             bad++;
+            what += " wait " + std::to_string(i) + ": " + std::to_string(r) +
+                    " after " + std::to_string(el) + " us of " +
+                    std::to_string(timeout) + ";";
+        }
         fifo::join(w);
         char c;
-        if (uth_read(p[0], &c, 1) != 1) bad++;
+        if (ssize_t n = uth_read(p[0], &c, 1); n != 1) {
+            bad++;
+            what += " read " + std::to_string(i) + ": " + std::to_string(n) +
+                    ";";
+        }
     }
-    INFO("ready " << ready << ", timed out " << timed_out);
+    INFO("ready " << ready << ", timed out " << timed_out << ";" << what);
     REQUIRE(bad == 0);
     REQUIRE(ready + timed_out == kIters);
     close(p[0]);

@@ -5,7 +5,11 @@
  * kernel thread) for all its alarms, never a thread per alarm; an expired
  * alarm is delivered as an EV_ALARM event to the waiter's vcore, where its
  * callback runs in vcore context (it must not block). No other kernel
- * thread is woken. Times are microseconds of CLOCK_MONOTONIC ("since boot")
+ * thread is woken, with one exception: if the expiry finds that vcore's
+ * uthread asleep in a system call (a raw futex wait), an alarm without
+ * EVENT_INTERRUPT is delivered to another vcore (an idle one if any) and
+ * its callback runs there, since the sleeper may be waiting for what the
+ * callback does. Times are microseconds of CLOCK_MONOTONIC ("since boot")
  * unless stated otherwise.
  *
  * Exactly-once: stop_alarm() returns true iff the callback will never run
@@ -33,7 +37,8 @@ struct alarm_waiter {
     uint64_t wake_up_time; /* absolute, µs of CLOCK_MONOTONIC */
     alarm_fn func;
     void *data;            /* the caller's */
-    int vcoreid;           /* where func runs; -1 = the vcore that starts it */
+    int vcoreid;           /* where func runs (but see above); -1 = the
+                              vcore that starts it */
     unsigned ev_flags;     /* EVENT_WAKEUP is implied; EVENT_INTERRUPT to
                               interrupt a preemptible uthread there */
     /* parlib's: */
