@@ -7,6 +7,7 @@
 #include "stats.hpp"
 
 #include <lithe/lithe.hpp>
+#include <parlib/env.h>
 #include <parlib/ticks.h>
 #include <parlib/vcore.h>
 
@@ -25,10 +26,9 @@ lithe::SpinLock g_instance_lock;
 bool g_starting = false;
 Event g_ready;
 
-uint64_t env_us(const char *name, long dflt) {
-    const char *e = std::getenv(name);
-    long v = e ? std::atol(e) : dflt;
-    return static_cast<uint64_t>(v > 0 ? v : 1);
+// 1 us to 10 s; a malformed value is fatal (parlib/env.h).
+uint64_t env_us(const char *name, uint64_t dflt) {
+    return parlib_env_u64(name, dflt, 1, 10'000'000);
 }
 // How long a spinner rests (rest()): the first rest of an idle spell, and
 // the longest.
@@ -110,6 +110,8 @@ bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
 // here, in a context (hart_enter, which rests workers, must not create a
 // thread).
 bool TbbScheduler::start() {
+    rest_min_us();  // a malformed value is fatal at start, not at a rest
+    rest_max_us();
     int rc = holder_.init([this] { holder_main(); });
     if (rc != LITHE_OK) return false;
     clock_.start();
