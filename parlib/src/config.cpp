@@ -1,6 +1,7 @@
 // config.cpp: parlib's environment variables, parsed once (first use) into an
 // immutable Config. A malformed value is a fatal error naming the variable,
-// never a silent default.
+// never a silent default. The same parser serves the layers above
+// (parlib_env_u64, parlib/env.h).
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include <cstdint>
 
 #include "check.hpp"
+#include "parlib/env.h"
 #include "vcore_internal.hpp"
 
 namespace parlib {
@@ -55,3 +57,8 @@ const Config &config() {
 }
 
 }  // namespace parlib
+
+uint64_t parlib_env_u64(const char *name, uint64_t dflt, uint64_t lo,
+                        uint64_t hi) {
+    return parlib::env_or(name, dflt, lo, hi);
+}

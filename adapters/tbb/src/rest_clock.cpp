@@ -73,7 +73,6 @@ void RestClock::unblock_list(TbbContext *list) {
     while (list) {
         TbbContext *c = list;
         list = c->rest_next;
-        c->rest_end_us = parlib_now_us();
         c->unblock();
     }
 }

@@ -7,6 +7,8 @@
 #include "stats.hpp"
 
 #include <lithe/lithe.hpp>
+#include <parlib/env.h>
+#include <parlib/ticks.h>
 #include <parlib/vcore.h>
 
 #include <algorithm>
@@ -24,10 +26,9 @@ lithe::SpinLock g_instance_lock;
 bool g_starting = false;
 Event g_ready;
 
-uint64_t env_us(const char *name, long dflt) {
-    const char *e = std::getenv(name);
-    long v = e ? std::atol(e) : dflt;
-    return static_cast<uint64_t>(v > 0 ? v : 1);
+// 1 us to 10 s; a malformed value is fatal (parlib/env.h).
+uint64_t env_us(const char *name, uint64_t dflt) {
+    return parlib_env_u64(name, dflt, 1, 10'000'000);
 }
 // How long a spinner rests (rest()): the first rest of an idle spell, and
 // the longest.
@@ -39,6 +40,40 @@ uint64_t rest_max_us() {
     static const uint64_t us = env_us("LITHE_TBB_REST_MAX_US", 1000);
     return us;
 }
+
+// A spinner's yields re-run at once before it rests. TBB waits by counting
+// yields, each of which it expects to take about a microsecond: its idle
+// backoff (stealing_loop_backoff, src/tbb/scheduler_common.h of oneTBB
+// 2021.8) yields 100 times before a worker first checks whether its arena
+// is out of work (arena::is_out_of_work), and only that check lowers the
+// arena's demand so that the worker leaves it for an arena that waits for
+// one (the market splits the workers among the arenas that ask; an arena
+// that asks while they are all allotted elsewhere gets one only when they
+// leave, and no adjust_job_count_estimate with a positive delta tells us);
+// the check's own adjust_demand waits its turn behind other threads'
+// (timed_spin_wait_until: 32 yields, then a kernel wait), and a master's
+// next adjust_demand waits in the kernel for it. A rest per yield
+// stretched those 100 yields to ~0.1 s (rest length x ~100 with
+// LITHE_TBB_REST_MIN_US = MAX_US): the time a short program at 2 harts
+// waited for its enqueued task and tbb::finalize for its workers
+// (tests/tbb/CMakeLists.txt, shutdown_long_rests).
+//
+// So an idle spell starts with kSpellYields yields re-run at once (the
+// backoff, the check's adjust_demand and the leaving, as fast as on TBB's
+// own threads), and after each rest the spinner gets kRestYields more: a
+// count-based TBB wait of N yields that begins inside a spell we did not
+// see start (TBB restarts its backoff when a worker finds a task, which we
+// see only if the task ran long) costs at most N / kRestYields rests, and
+// a spinner that stays idle holds its hart for kRestYields yields per
+// rest (a few percent of the time at the longest rest).
+constexpr unsigned kSpellYields = 160;
+constexpr unsigned kRestYields = 32;
+// A context that ran this long between being run and yielding did work: a
+// new idle spell (new_spell). An idle worker's run between two yields is
+// one prolonged_pause (~1000 TSC ticks) and a steal attempt: 1-16 us
+// measured at 2 harts in a Debug build (most 1-4 us). A preempted vcore
+// may make a spin look like work: that costs one more spell's yields.
+constexpr uint64_t kWorkNs = 50000;
 }  // namespace
 
 TbbScheduler *TbbScheduler::instance() {
@@ -75,6 +110,8 @@ bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
 // here, in a context (hart_enter, which rests workers, must not create a
 // thread).
 bool TbbScheduler::start() {
+    rest_min_us();  // a malformed value is fatal at start, not at a rest
+    rest_max_us();
     int rc = holder_.init([this] { holder_main(); });
     if (rc != LITHE_OK) return false;
     clock_.start();
@@ -127,6 +164,7 @@ void TbbScheduler::defer(std::function<void()> fn) {
 }
 
 void TbbScheduler::adopt(TbbContext &c) {
+    new_spell(c);
     if (c.reassociate(native()) != LITHE_OK || c.unblock() != LITHE_OK) {
         std::fprintf(stderr, "lithe_tbb: cannot adopt a worker context\n");
         std::abort();
@@ -151,8 +189,11 @@ void TbbScheduler::reap() {
 // When a yielded context is all there is to run here after its pass, the
 // rest of the tree had nothing for the hart (the base ran none of its own
 // contexts on it and granted it back): the context is a spinner (TBB's idle
-// backoff: prolonged_pause, then sched_yield ~100 times per idle spell)
-// and would only spin on. It rests instead (rest()): it gives up its hart
+// backoff: prolonged_pause, then sched_yield 100 times per idle spell, then
+// a check for work at every yield). While its spin budget lasts it is
+// re-run at once, so that TBB's waits, which count yields, end as soon as
+// on TBB's own threads (kSpellYields). After that it would only spin on.
+// It rests instead (rest()): it gives up its hart
 // for a while, so the hart goes wherever the tree wants one (members that
 // a barrier released, at once) or, if nobody does, its vcore parks in the
 // kernel; the spinner then runs again and takes up its spin where it left
@@ -182,12 +223,24 @@ void TbbScheduler::hart_enter() {
         }
     }
     lock_.unlock();
-    if (spinner) {
-        rest(static_cast<TbbContext &>(*next));
-        next = nullptr;
+    TbbContext *w = next ? worker(next) : nullptr;
+    if (spinner && w) {
+        if (w->spin_budget) {
+            --w->spin_budget;
+        } else {
+            rest(*w);
+            next = nullptr;
+        }
     }
-    if (next) next->run();
+    if (next) {
+        if (w) w->run_ticks = parlib_ticks();
+        next->run();
+    }
     lithe::hart_yield();
+}
+
+TbbContext *TbbScheduler::worker(lithe::Context *c) {
+    return c == &main_context() ? nullptr : static_cast<TbbContext *>(c);
 }
 
 // Hart context: c yielded and is saved. Counted as blocked (-1) until the
@@ -195,20 +248,23 @@ void TbbScheduler::hart_enter() {
 // so the hart is not asked back for it meanwhile. Not a parlib alarm: see
 // rest_clock.hpp for why.
 //
-// Length: a context that rests again within its last rest's length after
-// that rest ended (it only spun in between) rests twice as long, up to
-// rest_max_us(); otherwise (it ran a while: found work) its rest starts
-// again at rest_min_us(). So a worker that has just run out of work looks
-// for more within tens of microseconds, while one that stays idle costs
-// a wake of the clock and of a vcore per millisecond.
+// Length: the first rest of an idle spell is rest_min_us(), each further
+// one twice the last, up to rest_max_us(). So a worker that has just run
+// out of work looks for more within tens of microseconds, while one that
+// stays idle costs a wake of the clock and of a vcore per millisecond.
 void TbbScheduler::rest(TbbContext &c) {
     counters.spin_rests.fetch_add(1, std::memory_order_relaxed);
-    uint64_t now = parlib_now_us();
-    bool idle = c.rest_us && now - c.rest_end_us < c.rest_us;
-    c.rest_us = idle ? std::min(2 * c.rest_us, rest_max_us()) : rest_min_us();
-    c.rest_until_us = now + c.rest_us;
+    c.rest_us = c.rest_us ? std::min(2 * c.rest_us, rest_max_us()) : rest_min_us();
+    c.rest_until_us = parlib_now_us() + c.rest_us;
+    c.spin_budget = kRestYields;
     lithe::hart_request(-1);
     clock_.add(c);
+}
+
+// c (saved) did work, blocked or is new: its next spin is a new idle spell.
+void TbbScheduler::new_spell(TbbContext &c) {
+    c.spin_budget = kSpellYields;
+    c.rest_us = 0;
 }
 
 void TbbScheduler::end_rests() {
@@ -216,7 +272,12 @@ void TbbScheduler::end_rests() {
     if (n) counters.rests_cut.fetch_add(n, std::memory_order_relaxed);
 }
 
-void TbbScheduler::context_block(lithe::Context &) { lithe::hart_request(-1); }
+// A context that blocks (a worker parking: it left TBB's arenas) starts a
+// new idle spell when it runs again.
+void TbbScheduler::context_block(lithe::Context &c) {
+    if (TbbContext *w = worker(&c)) new_spell(*w);
+    lithe::hart_request(-1);
+}
 
 void TbbScheduler::context_unblock(lithe::Context &c) {
     lock_.lock();
@@ -227,6 +288,10 @@ void TbbScheduler::context_unblock(lithe::Context &c) {
 
 void TbbScheduler::context_yield(lithe::Context &c) {
     counters.context_yields.fetch_add(1, std::memory_order_relaxed);
+    TbbContext *w = worker(&c);
+    uint64_t now = parlib_ticks();  // the run may have begun on another vcore
+    if (w && now > w->run_ticks && parlib_ticks_to_ns(now - w->run_ticks) >= kWorkNs)
+        new_spell(*w);
     lock_.lock();
     yielded_.push_back({&c, false});
     lock_.unlock();

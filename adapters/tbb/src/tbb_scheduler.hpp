@@ -21,8 +21,10 @@
 //
 // Contexts that yielded wait in yielded_ until the hart has been back to
 // the parent once (`passed`); one that nothing else wanted the hart for
-// then rests: counted as blocked, in clock_ (rest_clock.hpp) until its rest
-// ends or TBB's demand grows (end_rests), see hart_enter.
+// (a spinner) is then re-run at once while its spin budget lasts (TBB
+// counts yields before it decides anything), else it rests: counted as
+// blocked, in clock_ (rest_clock.hpp) until its rest ends or TBB's demand
+// grows (end_rests), see hart_enter.
 //
 // lock_ guards queue_, yielded_, dead_, deferred_ and parked_holder_; it is
 // never held across a switch, nor together with clock_'s lock. Exited
@@ -42,14 +44,20 @@
 
 namespace lithe_tbb {
 
-// A context of the TBB scheduler (a worker or the holder): every context
-// associated with it is one. The rest fields are the scheduler's, touched
-// only while the context is saved: the length of its last rest and when
-// that rest ended (hart_enter, RestClock), when the current rest ends and
-// the RestClock's list link (under the clock's lock).
+// A worker context of the TBB scheduler: every context associated with it
+// is one except the holder, which after entering the scheduler is its main
+// context (lithe::Scheduler::main_context(), a plain lithe::Context; see
+// worker()). The other fields are the scheduler's, touched
+// in hart context while the context is saved (hart_enter, context_yield,
+// context_block; the RestClock while it rests): when it was last run
+// (parlib_ticks), how many more of its yields are re-run at once before
+// it rests, the length of its last rest in this idle spell (0: none yet),
+// when the current rest ends and the RestClock's list link (under the
+// clock's lock).
 struct TbbContext : lithe::Context {
+    uint64_t run_ticks = 0;
+    unsigned spin_budget = 0;
     uint64_t rest_us = 0;
-    uint64_t rest_end_us = 0;
     uint64_t rest_until_us = 0;
     TbbContext *rest_next = nullptr;
 };
@@ -83,6 +91,8 @@ class TbbScheduler final : public lithe::Scheduler {
     void holder_main();
     void reap();
     void rest(TbbContext &c);
+    static void new_spell(TbbContext &c);
+    TbbContext *worker(lithe::Context *c);
 
     void hart_enter() override;
     void context_block(lithe::Context &c) override;
@@ -90,7 +100,7 @@ class TbbScheduler final : public lithe::Scheduler {
     void context_yield(lithe::Context &c) override;
     void context_exit(lithe::Context &c) override;
 
-    TbbContext holder_;
+    lithe::Context holder_;
     Event entered_;
     lithe::SpinLock lock_;
     std::deque<lithe::Context *> queue_;
