@@ -28,6 +28,11 @@
 // exports it under glibc's default node GLIBC_2.34 (abi/interpose.syms):
 // binaries linked against an older glibc reference pthread_join@GLIBC_2.2.5
 // and keep libc's. Runs in the caller's context; no state.
+//
+// A thread made by liblithe_pthread is a lithe context whose pthread_t
+// names a parked backing thread that only that adapter can join: whichever
+// adapter's pthread_join the program binds to first asks it
+// (lithe_pthread_join_np, a weak reference: absent without that adapter).
 #include <parlib/alarm.h>
 
 #include <pthread.h>
@@ -38,6 +43,9 @@
 
 #include "may_switch.hpp"
 #include "next_symbol.hpp"
+
+extern "C" int lithe_pthread_join_np(pthread_t th, void **ret, int *rc)
+    __attribute__((weak, visibility("default")));
 
 namespace {
 
@@ -52,10 +60,12 @@ int real_join(pthread_t th, void **ret) {
 
 extern "C" __attribute__((visibility("default"))) int
 pthread_join(pthread_t th, void **ret) {
+    int rc;
+    if (lithe_pthread_join_np && lithe_pthread_join_np(th, ret, &rc)) return rc;
     if (!lithe_adapters::may_switch_context()) return real_join(th, ret);
     uint64_t sleep_us = 20;
     for (;;) {
-        int rc = pthread_tryjoin_np(th, ret);
+        rc = pthread_tryjoin_np(th, ret);
         if (rc != EBUSY) return rc;
         uth_sleep_us(sleep_us);
         sleep_us = std::min<uint64_t>(sleep_us * 2, 1000);
