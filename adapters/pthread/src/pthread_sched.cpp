@@ -31,6 +31,22 @@ void anchor_main(PthreadScheduler *s) {
     std::abort();
 }
 
+// Per hart (hart context only): a thread yielded here, so the base is owed
+// a turn; a child gave this hart back, so our threads come first.
+__attribute__((tls_model("initial-exec"))) thread_local bool tl_turn_owed = false;
+__attribute__((tls_model("initial-exec"))) thread_local bool tl_returned = false;
+
+// Does the rest of the parent's subtree want more harts than it holds, and
+// would our requests bring this hart back? (fork_join.cpp's parent_turn.)
+bool parent_turn(lithe_sched_t *self) {
+    auto load = [](auto &field) { return __atomic_load_n(&field, __ATOMIC_RELAXED); };
+    int64_t req = load(self->requested);
+    int64_t held = load(self->subtree_harts);
+    if (held - 1 > req) return false;
+    lithe_sched_t *p = self->parent;  // set while entered (lithe's field)
+    return load(p->requested) - req > load(p->subtree_harts) - held;
+}
+
 }  // namespace
 
 PthreadScheduler *PthreadScheduler::get() {
@@ -61,7 +77,13 @@ void PthreadScheduler::push(lithe::Context &c) {
 }
 
 void PthreadScheduler::hart_enter() {
-    grant_to_children();  // returns if no child wants this hart
+    if (tl_turn_owed) {
+        tl_turn_owed = false;
+        if (parent_turn(native())) lithe_hart_yield();
+    }
+    bool returned = tl_returned;
+    tl_returned = false;
+    if (!returned) grant_to_children();  // returns if no child wants it
     lock_.lock();
     lithe::Context *next = nullptr;
     if (!queue_.empty()) {
@@ -70,8 +92,11 @@ void PthreadScheduler::hart_enter() {
     }
     lock_.unlock();
     if (next) next->run();  // never returns
+    if (returned) grant_to_children();
     lithe_hart_yield();
 }
+
+void PthreadScheduler::hart_return(lithe_sched_t *) { tl_returned = true; }
 
 void PthreadScheduler::context_block(lithe::Context &) { lithe_hart_request(-1); }
 
@@ -80,7 +105,10 @@ void PthreadScheduler::context_unblock(lithe::Context &c) {
     lithe_hart_request(+1);
 }
 
-void PthreadScheduler::context_yield(lithe::Context &c) { push(c); }
+void PthreadScheduler::context_yield(lithe::Context &c) {
+    push(c);
+    tl_turn_owed = true;
+}
 
 void PthreadScheduler::context_exit(lithe::Context &c) {
     lithe_hart_request(-1);

@@ -18,9 +18,18 @@
 // the harts there are) and gives each back as soon as it finds the queue
 // empty.
 //
+// One turn for the parent (the fork-join scheduler's rule, docs/lithe.md):
+// threads that spin with sched_yield are always runnable, so after a
+// thread yields on a hart, that hart goes to the base once if the rest of
+// the base's subtree (main, another runtime) wants more harts than it
+// holds and our requests will bring the hart back; and a hart a child gave
+// back runs our own threads before it serves children again.
+//
 // lock_ guards queue_; never held across a switch. Callbacks run in hart
 // context except context_unblock (wherever the unblock was made) and
-// hart_request.
+// hart_request. The per-hart flags (pthread_sched.cpp) are thread-locals
+// of hart context, i.e. of the vcore's own TLS: one per hart, touched only
+// there.
 #pragma once
 
 #include <lithe/lithe.hpp>
@@ -41,6 +50,7 @@ class PthreadScheduler final : public lithe::Scheduler {
     void push(lithe::Context &c);
 
     void hart_enter() override;
+    void hart_return(lithe_sched_t *child) override;
     void context_block(lithe::Context &) override;
     void context_unblock(lithe::Context &c) override;
     void context_yield(lithe::Context &c) override;
