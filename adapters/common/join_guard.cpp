@@ -19,7 +19,8 @@
 // most about 1 ms after the target ended. Everything else (foreign
 // threads, vcore context, a context that must not switch) makes the real,
 // kernel-blocking call. Results are pthread_join's: the target's value, or
-// tryjoin's error (ESRCH, EINVAL, EDEADLK) at once.
+// tryjoin's error (ESRCH, EINVAL, EDEADLK) at once; EINVAL at once for a
+// detached thread (pthread_getattr_np), which tryjoin would call busy.
 //
 // Compiled into every adapter library, not libparlib, for the reason
 // sched_yield_guard.cpp gives: the definition must precede libc's in
@@ -63,6 +64,16 @@ pthread_join(pthread_t th, void **ret) {
     int rc;
     if (lithe_pthread_join_np && lithe_pthread_join_np(th, ret, &rc)) return rc;
     if (!lithe_adapters::may_switch_context()) return real_join(th, ret);
+    // glibc's tryjoin answers EBUSY for a running detached thread (its
+    // join answers EINVAL at once): ask first, or the poll would wait for
+    // the thread to end.
+    pthread_attr_t a;
+    if (pthread_getattr_np(th, &a) == 0) {
+        int detach = PTHREAD_CREATE_JOINABLE;
+        pthread_attr_getdetachstate(&a, &detach);
+        pthread_attr_destroy(&a);
+        if (detach == PTHREAD_CREATE_DETACHED) return EINVAL;
+    }
     uint64_t sleep_us = 20;
     for (;;) {
         rc = pthread_tryjoin_np(th, ret);

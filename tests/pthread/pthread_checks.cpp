@@ -20,7 +20,11 @@
 //   timed_waits       cond timedwait / clockwait time out and retake the mutex
 //   misuse            join a detached thread (EINVAL), join self (EDEADLK),
 //                     detach twice (EINVAL), tryjoin (EBUSY), timedjoin
-//                     (ETIMEDOUT), pthread_exit's value, join twice-racing
+//                     (ETIMEDOUT), pthread_exit's value, detach after exit
+//   nested            threads that create and join threads (a binary tree
+//                     of 127 threads, 64 leaves)
+//   exit_running      main returns while 4 threads still spin: the process
+//                     ends (exit status 0), as with kernel threads
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -433,6 +437,41 @@ bool misuse() {
     return true;
 }
 
+// --- nested ---
+void *tree(void *p) {
+    long depth = reinterpret_cast<long>(p);
+    if (depth == 0) return reinterpret_cast<void *>(1L);
+    pthread_t a, b;
+    void *ra = nullptr, *rb = nullptr;
+    if (pthread_create(&a, nullptr, tree, reinterpret_cast<void *>(depth - 1)) ||
+        pthread_create(&b, nullptr, tree, reinterpret_cast<void *>(depth - 1)) ||
+        pthread_join(a, &ra) || pthread_join(b, &rb))
+        return nullptr;
+    return reinterpret_cast<void *>(reinterpret_cast<long>(ra) + reinterpret_cast<long>(rb));
+}
+
+bool nested() {
+    pthread_t t;
+    void *r = nullptr;
+    CHECK(pthread_create(&t, nullptr, tree, reinterpret_cast<void *>(6L)) == 0);
+    CHECK(pthread_join(t, &r) == 0);
+    CHECK(reinterpret_cast<long>(r) == 64);
+    return true;
+}
+
+// --- exit_running ---
+void *spin_forever(void *) {
+    for (;;) sched_yield();
+}
+
+bool exit_running() {
+    for (int i = 0; i < 4; ++i) {
+        pthread_t t;
+        CHECK(pthread_create(&t, nullptr, spin_forever, nullptr) == 0);
+    }
+    return true;  // main returns with them running
+}
+
 const named_checks::Check kChecks[] = {
     {"create_join_many", create_join_many},
     {"shares_harts", shares_harts},
@@ -442,6 +481,8 @@ const named_checks::Check kChecks[] = {
     {"barrier", barrier},
     {"timed_waits", timed_waits},
     {"misuse", misuse},
+    {"nested", nested},
+    {"exit_running", exit_running},
 };
 
 }  // namespace

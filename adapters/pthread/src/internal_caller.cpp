@@ -13,7 +13,7 @@
 namespace lithe_pthread {
 namespace {
 
-enum class Kind { kUser, kLithe, kPassThrough };
+enum class Kind { kUser, kLithe, kPassThrough, kSanitizer };
 
 struct Range {
     uintptr_t lo, hi;
@@ -32,9 +32,10 @@ Kind kind_of_name(const char *path) {
         std::strncmp(base, "liblithe", 8) == 0)
         return Kind::kLithe;
     if (std::strncmp(base, "libasan", 7) == 0 ||
-        std::strncmp(base, "libubsan", 8) == 0 ||
-        std::strncmp(base, "libstdc++", 9) == 0)
-        return Kind::kPassThrough;
+        std::strncmp(base, "libtsan", 7) == 0 ||
+        std::strncmp(base, "libubsan", 8) == 0)
+        return Kind::kSanitizer;
+    if (std::strncmp(base, "libstdc++", 9) == 0) return Kind::kPassThrough;
     return Kind::kUser;
 }
 
@@ -80,16 +81,20 @@ _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *p) {
     auto *w = static_cast<Walk *>(p);
     if (++w->frames > 16) return _URC_END_OF_STACK;
     Kind k = kind_of(_Unwind_GetIP(ctx));
-    if (k == Kind::kPassThrough) return _URC_NO_REASON;
+    if (k == Kind::kPassThrough || k == Kind::kSanitizer) return _URC_NO_REASON;
     w->verdict = k;
     return _URC_END_OF_STACK;
 }
 
 }  // namespace
 
+bool called_by_sanitizer(const void *caller) {
+    return kind_of(reinterpret_cast<uintptr_t>(caller)) == Kind::kSanitizer;
+}
+
 bool called_by_lithe(const void *caller) {
     Kind k = kind_of(reinterpret_cast<uintptr_t>(caller));
-    if (k != Kind::kPassThrough) return k == Kind::kLithe;
+    if (k == Kind::kUser || k == Kind::kLithe) return k == Kind::kLithe;
     Walk w;
     _Unwind_Backtrace(step, &w);
     return w.verdict == Kind::kLithe;

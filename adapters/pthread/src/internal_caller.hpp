@@ -22,4 +22,10 @@ namespace lithe_pthread {
 // `caller` is the return address of the interposed call.
 bool called_by_lithe(const void *caller);
 
+// Is `caller` a sanitizer runtime's interceptor? ASan's pthread_create
+// wraps the start routine in its own thread registration, which fails in
+// a context (its TLS is a backing thread's, already registered with ASan),
+// so such calls make kernel threads (docs/pthread.md, limits).
+bool called_by_sanitizer(const void *caller);
+
 }  // namespace lithe_pthread

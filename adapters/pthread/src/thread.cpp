@@ -5,7 +5,8 @@
 //
 // pthread_create makes a Thread, a lithe context of the pthread scheduler,
 // when called from a lithe context that may switch (may_switch.hpp) by
-// anything but lithe itself (internal_caller.hpp) and without a stack of
+// anything but lithe itself or a sanitizer's interceptor
+// (internal_caller.hpp) and without a stack of
 // the caller's own (pthread_attr_setstack: a context needs a stack parlib
 // carves from its backing thread's). Every other call makes a kernel
 // thread: the next definition (libparlib's guard, then glibc). Of the
@@ -178,8 +179,9 @@ __attribute__((visibility("default"))) int pthread_create(
                                    void *(*)(void *), void *)>(
             g_next_create, "pthread_create")(th, attr, fn, arg);
     };
-    if (!lithe_adapters::may_switch_context() ||
-        called_by_lithe(__builtin_return_address(0)))
+    const void *caller = __builtin_return_address(0);
+    if (!lithe_adapters::may_switch_context() || called_by_sanitizer(caller) ||
+        called_by_lithe(caller))
         return next();
     int detach = PTHREAD_CREATE_JOINABLE;
     size_t stack = 0;
