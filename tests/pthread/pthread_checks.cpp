@@ -381,8 +381,12 @@ bool timed_waits() {
 
 // --- misuse ---
 std::atomic<int> g_release{0};
+std::atomic<bool> g_release_lithe{false};
+std::atomic<int> g_release_started{0};
 
 void *wait_release(void *) {
+    g_release_lithe = on_lithe_now();
+    g_release_started = 1;
     while (!g_release.load()) sched_yield();
     return reinterpret_cast<void *>(7L);
 }
@@ -400,11 +404,14 @@ bool misuse() {
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     g_release = 0;
+    g_release_started = 0;
     CHECK(pthread_create(&t, &a, wait_release, nullptr) == 0);
     CHECK(pthread_join(t, nullptr) == EINVAL);
     CHECK(pthread_detach(t) == EINVAL);
     g_release = 1;
     pthread_attr_destroy(&a);
+    while (!g_release_started.load()) sched_yield();
+    CHECK(!expect_lithe() || g_release_lithe);  // attributes given: still ours
     usleep(10000);  // lets the detached thread end (its cleanup is automatic)
 
     CHECK(pthread_create(&t, nullptr, join_self, nullptr) == 0);
