@@ -46,9 +46,9 @@ Thread *self_thread();
 void thread_exited(Thread &t);
 
 // If `th` names a Thread of the adapter, joins it (waiting as the caller
-// may: pthread_sched's wait_word) and returns true with *rc the result;
-// false for any other thread. With `deadline` (clock, absolute ns) or `try_only`
-// the wait is bounded (ETIMEDOUT / EBUSY).
+// may: wait.hpp's wait_word) and returns true with *rc the result; false
+// for any other thread. With `abstime` (absolute, on `clock`) or
+// `try_only` the wait is bounded (ETIMEDOUT / EBUSY).
 bool join_thread(pthread_t th, void **ret, int *rc, bool try_only,
                  const struct timespec *abstime, clockid_t clock);
 
