@@ -19,7 +19,8 @@
 // most about 1 ms after the target ended. Everything else (foreign
 // threads, vcore context, a context that must not switch) makes the real,
 // kernel-blocking call. Results are pthread_join's: the target's value, or
-// tryjoin's error (ESRCH, EINVAL, EDEADLK) at once.
+// tryjoin's error (ESRCH, EINVAL, EDEADLK) at once; EINVAL at once for a
+// detached thread (pthread_getattr_np), which tryjoin would call busy.
 //
 // Compiled into every adapter library, not libparlib, for the reason
 // sched_yield_guard.cpp gives: the definition must precede libc's in
@@ -28,6 +29,11 @@
 // exports it under glibc's default node GLIBC_2.34 (abi/interpose.syms):
 // binaries linked against an older glibc reference pthread_join@GLIBC_2.2.5
 // and keep libc's. Runs in the caller's context; no state.
+//
+// A thread made by liblithe_pthread is a lithe context whose pthread_t
+// names a parked backing thread that only that adapter can join: whichever
+// adapter's pthread_join the program binds to first asks it
+// (lithe_pthread_join_np, a weak reference: absent without that adapter).
 #include <parlib/alarm.h>
 
 #include <pthread.h>
@@ -38,6 +44,9 @@
 
 #include "may_switch.hpp"
 #include "next_symbol.hpp"
+
+extern "C" int lithe_pthread_join_np(pthread_t th, void **ret, int *rc)
+    __attribute__((weak, visibility("default")));
 
 namespace {
 
@@ -52,10 +61,22 @@ int real_join(pthread_t th, void **ret) {
 
 extern "C" __attribute__((visibility("default"))) int
 pthread_join(pthread_t th, void **ret) {
+    int rc;
+    if (lithe_pthread_join_np && lithe_pthread_join_np(th, ret, &rc)) return rc;
     if (!lithe_adapters::may_switch_context()) return real_join(th, ret);
+    // glibc's tryjoin answers EBUSY for a running detached thread (its
+    // join answers EINVAL at once): ask first, or the poll would wait for
+    // the thread to end.
+    pthread_attr_t a;
+    if (pthread_getattr_np(th, &a) == 0) {
+        int detach = PTHREAD_CREATE_JOINABLE;
+        pthread_attr_getdetachstate(&a, &detach);
+        pthread_attr_destroy(&a);
+        if (detach == PTHREAD_CREATE_DETACHED) return EINVAL;
+    }
     uint64_t sleep_us = 20;
     for (;;) {
-        int rc = pthread_tryjoin_np(th, ret);
+        rc = pthread_tryjoin_np(th, ret);
         if (rc != EBUSY) return rc;
         uth_sleep_us(sleep_us);
         sleep_us = std::min<uint64_t>(sleep_us * 2, 1000);
