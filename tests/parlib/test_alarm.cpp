@@ -171,6 +171,36 @@ TEST_CASE("an alarm's callback runs on the vcore it names") {
     auto recs = make_recs(n);
     g_fired_total = 0;
     std::mt19937 rng(7);
+    // Every thread is made before the first alarm starts, and none sleeps
+    // in the kernel until the last one ran: an expiry that finds a vcore's
+    // uthread asleep in a system call (making a thread may wait in the
+    // kernel, so may pthread_join) goes to another vcore by design.
+    std::atomic<bool> go{false}, started{false};
+    std::vector<fifo::Thread *> ts;
+    for (int p = 0; p < nv; ++p)
+        ts.push_back(fifo::spawn([&, p] {
+            while (!go.load()) fifo::yield();
+            // -1 from a uthread: the vcore it is on when starting the alarm.
+            std::mt19937 g(1234 + p);
+            for (int k = p; k < K; k += nv) {
+                Rec &r = recs[nv * K + k];
+                set_waiter_rel(&r.w, g() % 5000);
+                r.want_vcore = vcore_id();  // no yield before start: still true
+                start_alarm(&r.w);
+                fifo::yield();
+            }
+        }));
+    std::thread foreign([&] {
+        while (!go.load()) usleep(100);
+        // -1 from a thread that is not on any vcore: vcore 0.
+        for (int k = 0; k < K; ++k) {
+            Rec &r = recs[nv * K + K + k];
+            r.want_vcore = 0;
+            set_waiter_rel(&r.w, k * 50);
+            start_alarm(&r.w);
+        }
+        started = true;
+    });
     // Named vcores.
     for (int v = 0; v < nv; ++v)
         for (int k = 0; k < K; ++k) {
@@ -180,31 +210,10 @@ TEST_CASE("an alarm's callback runs on the vcore it names") {
             set_waiter_rel(&r.w, rng() % 5000);
             start_alarm(&r.w);
         }
-    // -1 from a uthread: the vcore it is on when starting the alarm.
-    in_parallel(nv, [&](int p, std::mt19937 &g) {
-        for (int k = p; k < K; k += nv) {
-            Rec &r = recs[nv * K + k];
-            set_waiter_rel(&r.w, g() % 5000);
-            r.want_vcore = vcore_id();  // no yield before start: still true
-            start_alarm(&r.w);
-            fifo::yield();
-        }
-    });
-    // -1 from a thread that is not on any vcore: vcore 0.
-    std::atomic<bool> started{false};
-    std::thread foreign([&] {
-        for (int k = 0; k < K; ++k) {
-            Rec &r = recs[nv * K + K + k];
-            r.want_vcore = 0;
-            set_waiter_rel(&r.w, k * 50);
-            start_alarm(&r.w);
-        }
-        started = true;
-    });
-    // Joined only once every alarm ran: an expiry that finds a vcore's
-    // uthread asleep in a system call (pthread_join) goes to another vcore.
+    go = true;
     REQUIRE(wait_for([&] { return started.load(); }, 10));
     REQUIRE(wait_for([&] { return g_fired_total.load() >= n; }, 10));
+    for (auto *t : ts) fifo::join(t);
     foreign.join();
     for (int i = 0; i < n; ++i) {
         INFO("alarm " << i << " wanted vcore " << recs[i].want_vcore);

@@ -419,9 +419,6 @@ int dynamic_team_limit();
 
 // ---- wait_policy.cpp: time slicing of busy-waiting members ----
 bool slicing_enabled();
-// An integer environment variable (wait_policy.cpp); `dflt` if unset or
-// empty.
-long env_long(const char *name, long dflt);
 // Registers a live region scheduler (its starved harts get sliced) /
 // unregisters it, before its scheduler exits.
 void slicer_add(lithe_sched_t *region);

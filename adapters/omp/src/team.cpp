@@ -83,6 +83,7 @@
 // disabled (region_fork disables them): it calls lithe and the fork-join
 // scheduler, which take plain spinlocks from this context. `g_workers`
 // counts the workers of live teams, for OMP_DYNAMIC's team sizes.
+#include <parlib/env.h>
 #include <parlib/ticks.h>
 #include <parlib/uthread.h>
 
@@ -130,8 +131,8 @@ thread_local KeptScheds tls_scheds;
 // is short). Sanitizer builds of the tests raise it: there a region's own
 // overhead is above 1 µs.
 uint64_t short_ns() {
-    static const uint64_t ns = static_cast<uint64_t>(
-        std::max(0L, env_long("LITHE_OMP_SHORT_NS", 1000)));
+    static const uint64_t ns =
+        parlib_env_u64("LITHE_OMP_SHORT_NS", 1000, 0, 1'000'000'000);
     return ns;
 }
 constexpr uint8_t kShortRunsToSkip = 4;

@@ -48,6 +48,7 @@
 // Kicks::queued[i] is set by the tick (under the lock) when it sends message
 // i and cleared by its handler (parlib forbids re-sending a queued message).
 #include <parlib/alarm.h>
+#include <parlib/env.h>
 #include <parlib/event.h>
 #include <parlib/uthread.h>
 #include <parlib/vcore.h>
@@ -62,11 +63,6 @@
 #include "internal.hpp"
 
 namespace lomp {
-
-long env_long(const char *name, long dflt) {
-    const char *v = getenv(name);
-    return v && *v ? atol(v) : dflt;
-}
 
 namespace {
 
@@ -99,8 +95,8 @@ void on_kick(event_msg *, unsigned, void *);
 Slicer &slicer() {
     static Slicer *s = [] {  // immortal: alarms may fire during exit
         auto *x = new Slicer;
-        long us = env_long("LITHE_OMP_SLICE_US", 1000);
-        x->slice_us = us > 0 ? static_cast<uint64_t>(us) : 0;
+        x->slice_us = parlib_env_u64("LITHE_OMP_SLICE_US", 1000, 0,
+                                     10'000'000);
         x->nharts = std::max(1, lithe_num_harts());
         x->kicks.reset(new Kicks[x->nharts]());
         x->regions.reserve(64);
@@ -247,7 +243,8 @@ void tick(alarm_waiter *w) {
 
 uint64_t spin_budget_ns() {
     static const uint64_t ns = [] {
-        long us = env_long("PARLIB_SPIN_US", 50);
+        auto us = static_cast<long>(
+            parlib_env_u64("PARLIB_SPIN_US", 50, 0, 10'000'000));
         if (const char *p = getenv("OMP_WAIT_POLICY")) {
             if (strcasecmp(p, "passive") == 0) us = 0;
             if (strcasecmp(p, "active") == 0)
