@@ -12,8 +12,9 @@
  * A reading is not ordered against the memory operations around it (the
  * TSC read is not serialising): a reading taken just after seeing another
  * thread's store may come out earlier than a reading that thread took
- * just before the store, by up to the CPU's reorder window (~100 ns). A
- * thread's own readings never go backwards. Clamp differences of
+ * just before the store, by up to the CPU's reorder window (~100 ns); on
+ * a VM whose host moves the vCPUs, by more (1.3 µs seen once in CI,
+ * session 8). A thread's own readings never go backwards. Clamp differences of
  * readings from different threads, or from a context that may have moved
  * between kernel threads in between, at 0.
  */
