@@ -7,7 +7,7 @@
 // with or without a kernel sched_yield first) the TBB scheduler held the
 // hart the whole time (94-97%, which fails the check): spinning workers
 // kept harts and vcores from the members a barrier released (docs/perf.md,
-// scenario (c)). The rests end by the rest clock's thread
+// scenario (c)). The rests end by parlib alarms
 // (adapters/tbb/src/rest_clock.hpp); tbb_rest_kernel_wait.cpp checks that
 // they end whatever the vcores do.
 //

@@ -1,63 +1,65 @@
-// rest_clock.hpp: RestClock, the kernel thread that ends resting TBB
-// workers' rests (TbbScheduler::rest, docs/tbb.md "Liveness").
+// rest_clock.hpp: RestClock, which ends resting TBB workers' rests
+// (TbbScheduler::rest, docs/tbb.md "Liveness") with parlib alarms.
 //
 // A resting context is saved and counted blocked; it runs again only when
 // its rest is ended (lithe unblock), so the end must come whatever the
-// vcores are doing. It is therefore not a parlib alarm: an alarm is
-// delivered to one vcore, as an event that vcore handles when it next
-// enters vcore context, and a vcore whose context sleeps in the kernel
-// never does. That lost tbb.preload.concurrent: the TBB master slept in
-// TBB's raw futex wait (its wait_context) on the very vcore the rests'
-// alarms were queued to, waiting for work held by the resting workers
-// (docs/tbb.md). The clock is a plain pthread named "lithe-tbb-rest", with
-// every signal blocked, that sleeps in a futex wait until the earliest
-// rest ends, then unblocks every context whose rest is due (from that
-// foreign thread: lithe_context_unblock asks the tree for a hart, waking a
-// parked vcore if need be).
+// vcores are doing. Each rest is a parlib alarm on the vcore the worker
+// rested on: if that vcore parks, the timer's signal wakes it; if it runs
+// another context, the rest ends when that vcore next enters vcore
+// context; and if that context sleeps in the kernel (a TBB master in TBB's
+// raw futex wait for work a resting worker holds: the hang of session 6),
+// parlib hands the expiry to a stand-in vcore (docs/parlib-services.md).
+// So no thread of our own wakes, and no wake preempts a busy vcore (the
+// session-7 clock thread did: docs/tbb.md).
 //
-// Ownership: a context is resting iff it is in `resting_`; whoever removes
-// it (the clock thread when due, end_all on new TBB demand) unblocks it,
-// exactly once. lock_ guards resting_, the contexts' rest_next links and
-// sleeping_until_; it is never held across an unblock or a system call.
-// seq_ is the futex word: add() bumps it (under lock_) when the new rest
-// ends before the time the thread sleeps until, and wakes the thread; the
-// thread waits only while seq_ still has the value it read under lock_, so
-// no such change is missed.
+// Ownership: a context is resting iff it is linked in resting_ (under
+// lock_). Exactly one of {the alarm's callback, end_all's successful
+// stop_alarm} unlinks and unblocks it, exactly once: end_all leaves a
+// context whose alarm is already firing to the callback. lock_ guards
+// resting_ and the contexts' rest links; it is taken in hart context, by
+// alarm callbacks (vcore context) and in contexts / foreign threads
+// (end_all), never across an unblock; a vcore's alarm lock nests inside it
+// (start_alarm, stop_alarm), never the reverse (callbacks run after the
+// alarm lock is released).
 #pragma once
 
 #include <lithe/spinlock.hpp>
 
-#include <atomic>
+#include <parlib/alarm.h>
+
 #include <cstdint>
 
 namespace lithe_tbb {
 
 struct TbbContext;
+class RestClock;
+
+// Per context, the RestClock's (under its lock while the context rests).
+struct RestLink {
+    alarm_waiter alarm;  // data: the context
+    RestClock *clock = nullptr;
+    TbbContext *prev = nullptr, *next = nullptr;
+    bool linked = false;
+};
 
 class RestClock {
   public:
-    // Starts the thread. Call once, from a thread that may block (not
-    // hart context).
-    void start();
-
-    // Hart context (or anywhere): c is saved and counted blocked, its
-    // rest_until_us set; it is unblocked once parlib_now_us() reaches it
-    // (or by end_all). Never blocks.
+    // Hart context: c is saved and counted blocked, its rest_until_us set;
+    // it is unblocked once parlib_now_us() reaches it (or by end_all).
+    // Never blocks.
     void add(TbbContext &c);
 
     // Anywhere but hart context: ends every rest now (unblocks the
-    // contexts); returns how many.
+    // contexts, or leaves those whose alarm is firing to it); returns how
+    // many it ended.
     unsigned end_all();
 
   private:
-    [[noreturn]] void run();
-    void unblock_list(TbbContext *list);
+    static void fired(alarm_waiter *w);
+    void unlink(TbbContext &c);
 
-    static constexpr uint64_t kNever = UINT64_MAX;
     lithe::SpinLock lock_;
     TbbContext *resting_ = nullptr;
-    uint64_t sleeping_until_ = kNever;
-    std::atomic<uint32_t> seq_{0};
 };
 
 }  // namespace lithe_tbb

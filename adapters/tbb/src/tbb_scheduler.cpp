@@ -106,15 +106,12 @@ bool TbbScheduler::sched_stats(struct lithe_sched_stats &out) {
 }
 
 // Makes the holder (owned by the caller's scheduler first), hands it to the
-// base scheduler, and waits until it has entered us. Starts the rest clock
-// here, in a context (hart_enter, which rests workers, must not create a
-// thread).
+// base scheduler, and waits until it has entered us.
 bool TbbScheduler::start() {
     rest_min_us();  // a malformed value is fatal at start, not at a rest
     rest_max_us();
     int rc = holder_.init([this] { holder_main(); });
     if (rc != LITHE_OK) return false;
-    clock_.start();
     if (holder_.reassociate(lithe_sched_base()) != LITHE_OK ||
         holder_.unblock() != LITHE_OK) {
         std::fprintf(stderr, "lithe_tbb: cannot start the holder context\n");
@@ -244,14 +241,14 @@ TbbContext *TbbScheduler::worker(lithe::Context *c) {
 }
 
 // Hart context: c yielded and is saved. Counted as blocked (-1) until the
-// rest clock (or end_rests) unblocks it (+1, context_unblock queues it),
-// so the hart is not asked back for it meanwhile. Not a parlib alarm: see
-// rest_clock.hpp for why.
+// rest's alarm (or end_rests) unblocks it (+1, context_unblock queues it),
+// so the hart is not asked back for it meanwhile (a parlib alarm on this
+// vcore ends it: rest_clock.hpp).
 //
 // Length: the first rest of an idle spell is rest_min_us(), each further
 // one twice the last, up to rest_max_us(). So a worker that has just run
 // out of work looks for more within tens of microseconds, while one that
-// stays idle costs a wake of the clock and of a vcore per millisecond.
+// stays idle costs its vcore a wake per millisecond.
 void TbbScheduler::rest(TbbContext &c) {
     counters.spin_rests.fetch_add(1, std::memory_order_relaxed);
     c.rest_us = c.rest_us ? std::min(2 * c.rest_us, rest_max_us()) : rest_min_us();

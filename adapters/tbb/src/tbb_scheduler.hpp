@@ -52,14 +52,14 @@ namespace lithe_tbb {
 // context_block; the RestClock while it rests): when it was last run
 // (parlib_ticks), how many more of its yields are re-run at once before
 // it rests, the length of its last rest in this idle spell (0: none yet),
-// when the current rest ends and the RestClock's list link (under the
-// clock's lock).
+// when the current rest ends, and the RestClock's alarm and list link
+// (under the clock's lock).
 struct TbbContext : lithe::Context {
     uint64_t run_ticks = 0;
     unsigned spin_budget = 0;
     uint64_t rest_us = 0;
     uint64_t rest_until_us = 0;
-    TbbContext *rest_next = nullptr;
+    RestLink rest;
 };
 
 class TbbScheduler final : public lithe::Scheduler {
