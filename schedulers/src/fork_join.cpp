@@ -280,29 +280,6 @@ void serve_children(Impl *im) {
     im->lock.unlock();
 }
 
-// Whether this hart should give the parent a turn: the parent's subtree,
-// outside `self`, wants more harts than it holds (its demand there is
-// parent.requested - self.requested: both are "subtree demand minus the
-// entry hart", and self's entry hart is one of the parent's subtree; its
-// harts there parent.subtree_harts - self.subtree_harts), and the parent
-// would grant the hart back to us afterwards (without it, we still count
-// for it: subtree_harts - 1 <= requested). A scheduler whose request sum
-// no longer covers this hart keeps it instead, or the context that yielded
-// would wait for a hart nobody grants. Racy snapshots: a heuristic. It
-// runs on every context yield, so it loads the four counters itself (the
-// fields lithe_sched_stats would copy, with the same relaxed loads) rather
-// than taking two full snapshots.
-bool parent_turn(lithe_sched_t *self) {
-    auto load = [](auto &field) {
-        return __atomic_load_n(&field, __ATOMIC_RELAXED);
-    };
-    int64_t req = load(self->requested);
-    int64_t held = load(self->subtree_harts);
-    if (held - 1 > req) return false;
-    lithe_sched_t *p = self->parent;  // set while entered (lithe's field)
-    return load(p->requested) - req > load(p->subtree_harts) - held;
-}
-
 }  // namespace
 
 extern "C" {
@@ -404,7 +381,7 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     if (returned) mine.returned = false;  // no store per context yield
     if (mine.turn_owed) {
         mine.turn_owed = false;
-        if (parent_turn(self)) lithe_hart_yield();
+        if (lithe_sched_parent_turn(self)) lithe_hart_yield();
     }
     bool children = im->nchildren.load(std::memory_order_acquire) > 0;
     if (children && !returned) serve_children(im);

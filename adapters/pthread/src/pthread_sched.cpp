@@ -36,17 +36,6 @@ void anchor_main(PthreadScheduler *s) {
 __attribute__((tls_model("initial-exec"))) thread_local bool tl_turn_owed = false;
 __attribute__((tls_model("initial-exec"))) thread_local bool tl_returned = false;
 
-// Does the rest of the parent's subtree want more harts than it holds, and
-// would our requests bring this hart back? (fork_join.cpp's parent_turn.)
-bool parent_turn(lithe_sched_t *self) {
-    auto load = [](auto &field) { return __atomic_load_n(&field, __ATOMIC_RELAXED); };
-    int64_t req = load(self->requested);
-    int64_t held = load(self->subtree_harts);
-    if (held - 1 > req) return false;
-    lithe_sched_t *p = self->parent;  // set while entered (lithe's field)
-    return load(p->requested) - req > load(p->subtree_harts) - held;
-}
-
 }  // namespace
 
 PthreadScheduler *PthreadScheduler::get() {
@@ -79,7 +68,7 @@ void PthreadScheduler::push(lithe::Context &c) {
 void PthreadScheduler::hart_enter() {
     if (tl_turn_owed) {
         tl_turn_owed = false;
-        if (parent_turn(native())) lithe_hart_yield();
+        if (lithe_sched_parent_turn(native())) lithe_hart_yield();
     }
     bool returned = tl_returned;
     tl_returned = false;

@@ -172,6 +172,28 @@ lithe_sched_t *lithe_sched_current(void);
 /* The root (base) scheduler. */
 lithe_sched_t *lithe_sched_base(void);
 int lithe_sched_stats(lithe_sched_t *sched, struct lithe_sched_stats *out);
+/* Hart context, `self` the current, entered scheduler (not the base):
+ * should this hart give the parent a turn before `self` runs more of its
+ * own work (the "one turn for the parent after a context yield" rule of
+ * the fork-join scheduler and the pthreads adapter)? True when the
+ * parent's subtree outside `self` wants more harts than it holds (its
+ * demand there is parent.requested - self.requested: both are "subtree
+ * demand minus the entry hart", and self's entry hart is one of the
+ * parent's subtree; its harts there parent.subtree_harts -
+ * self.subtree_harts) and the parent would grant the hart back afterwards
+ * (without it, `self` still counts for it: subtree_harts - 1 <=
+ * requested). A scheduler whose request sum no longer covers this hart
+ * keeps it instead, or the context that yielded would wait for a hart
+ * nobody grants. Racy snapshots: a heuristic. Inline, with the relaxed
+ * loads lithe_sched_stats makes: it runs on every context yield. */
+static inline bool lithe_sched_parent_turn(const lithe_sched_t *self) {
+    int64_t req = __atomic_load_n(&self->requested, __ATOMIC_RELAXED);
+    int64_t held = __atomic_load_n(&self->subtree_harts, __ATOMIC_RELAXED);
+    const lithe_sched_t *p = self->parent;
+    if (held - 1 > req) return false;
+    return __atomic_load_n(&p->requested, __ATOMIC_RELAXED) - req >
+           __atomic_load_n(&p->subtree_harts, __ATOMIC_RELAXED) - held;
+}
 
 /* --- contexts --- */
 int lithe_context_init(lithe_context_t *ctx, void (*fn)(void *), void *arg);
