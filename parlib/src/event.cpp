@@ -302,6 +302,16 @@ void notif_thread_init(Vcore *v) {
 }
 
 
+// Pushes msg on v's stack (any thread; lock-free, async-signal-safe).
+static void push_event(Vcore *v, event_msg *msg) {
+    event_msg *head = v->events.load(std::memory_order_relaxed);
+    do {
+        msg->next = head;
+    } while (!v->events.compare_exchange_weak(head, msg,
+                                              std::memory_order_release,
+                                              std::memory_order_relaxed));
+}
+
 bool event_queued(Vcore *v, EventPick pick) {
     // Only v's thread takes messages off v's stack, and producers only
     // push: every node reached from the head stays put while we look.
@@ -343,12 +353,7 @@ int move_events(Vcore *v, int to, EventPick pick) {
     Vcore *d = &g_vcores[to];
     for (event_msg *m = moved, *next; m; m = next) {  // oldest first
         next = m->next;
-        event_msg *head = d->events.load(std::memory_order_relaxed);
-        do {
-            m->next = head;
-        } while (!d->events.compare_exchange_weak(head, m,
-                                                  std::memory_order_release,
-                                                  std::memory_order_relaxed));
+        push_event(d, m);
     }
     vcore_wake(d);
     return n;
@@ -418,12 +423,7 @@ void send_event(struct event_msg *msg, unsigned type, int vcoreid,
     }
     Vcore *v = &g_vcores[vcoreid];
     msg->type = type;
-    event_msg *head = v->events.load(std::memory_order_relaxed);
-    do {
-        msg->next = head;
-    } while (!v->events.compare_exchange_weak(head, msg,
-                                              std::memory_order_release,
-                                              std::memory_order_relaxed));
+    push_event(v, msg);
     if (flags & (EVENT_WAKEUP | EVENT_INTERRUPT)) {
         if (!vcore_wake(v) && (flags & EVENT_INTERRUPT) && v->tid &&
             !(tls_vcore == v))
