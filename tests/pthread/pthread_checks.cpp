@@ -53,6 +53,23 @@ bool expect_lithe() {
     return e && std::strcmp(e, "1") == 0;
 }
 
+// `base` plus `ns` nanoseconds (ns < 1 s), normalised.
+struct timespec plus_ns(struct timespec base, long ns) {
+    base.tv_nsec += ns;
+    if (base.tv_nsec >= 1'000'000'000) {
+        base.tv_nsec -= 1'000'000'000;
+        ++base.tv_sec;
+    }
+    return base;
+}
+
+// CLOCK_REALTIME now plus `ns` (the clock pthread's timed calls use).
+struct timespec realtime_in(long ns) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return plus_ns(t, ns);
+}
+
 bool on_lithe_now() { return lithe_context_self && lithe_context_self() != nullptr; }
 
 // libc's own pthread_create: a real kernel thread whatever is interposed.
@@ -211,13 +228,7 @@ void *try_other(void *p) {
 }
 
 void *timed_other(void *) {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_nsec += 20'000'000;
-    if (t.tv_nsec >= 1'000'000'000) {
-        t.tv_nsec -= 1'000'000'000;
-        ++t.tv_sec;
-    }
+    struct timespec t = realtime_in(20'000'000);
     return reinterpret_cast<void *>(long{pthread_mutex_timedlock(&g_held, &t)});
 }
 
@@ -352,14 +363,9 @@ bool barrier() {
 bool timed_waits() {
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-    struct timespec t0, t;
+    struct timespec t0;
     clock_gettime(CLOCK_REALTIME, &t0);
-    t = t0;
-    t.tv_nsec += 10'000'000;
-    if (t.tv_nsec >= 1'000'000'000) {
-        t.tv_nsec -= 1'000'000'000;
-        ++t.tv_sec;
-    }
+    struct timespec t = plus_ns(t0, 10'000'000);
     CHECK(pthread_mutex_lock(&mu) == 0);
     int rc;
     do rc = pthread_cond_timedwait(&cv, &mu, &t);
@@ -421,13 +427,7 @@ bool misuse() {
     g_release = 0;
     CHECK(pthread_create(&t, nullptr, wait_release, nullptr) == 0);
     CHECK(pthread_tryjoin_np(t, &r) == EBUSY);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 5'000'000;
-    if (ts.tv_nsec >= 1'000'000'000) {
-        ts.tv_nsec -= 1'000'000'000;
-        ++ts.tv_sec;
-    }
+    struct timespec ts = realtime_in(5'000'000);
     CHECK(pthread_timedjoin_np(t, &r, &ts) == ETIMEDOUT);
     g_release = 1;
     CHECK(pthread_join(t, &r) == 0);
