@@ -3,10 +3,10 @@
 // libparlib makes kernel threads with pthread_create (vcores, the backing
 // threads of contexts' TLS, its keeper and service threads) and lets the
 // call go through the global symbol lookup on purpose (so that ASan's
-// interceptor sees it: parlib/src/libc_interposers.list), and so does
-// liblithe_tbb's rest clock. Those calls reach the adapter's pthread_create
-// first, sometimes from a lithe context (a context's first TLS slot starts
-// parlib's keeper through std::thread); they must make real kernel threads.
+// interceptor sees it: parlib/src/libc_interposers.list). Those calls
+// reach the adapter's pthread_create first, sometimes from a lithe context
+// (a context's first TLS slot starts parlib's keeper through std::thread);
+// they must make real kernel threads.
 //
 // So the adapter walks the caller's stack: the first frame that is not in
 // the adapter itself, the sanitizer runtime (whose interceptor calls us) or
