@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "asan_fiber.hpp"
+#include "lsan_roots.hpp"
 #include "check.hpp"
 #include "context.hpp"
 #include "futex.hpp"
@@ -456,6 +457,7 @@ int uthread_init(struct uthread *u, void (*entry)(void *), void *arg,
         u->stack_lo = static_cast<char *>(r) + kPage;
         u->stack_size = size;
     }
+    lsan_add_stack(u->stack_lo, u->stack_size);
     prepare_frame(u);
     state_of(u).store(UTH_ST_READY, std::memory_order_release);
     return 0;
@@ -483,6 +485,7 @@ void uthread_cleanup(struct uthread *u) {
                  (void *)u, state_name(s));
     PARLIB_CHECK(!(u->flags & UTHREAD_F_MAIN),
                  "uthread_cleanup: the main uthread cannot be cleaned up");
+    if (u->tls_slot || u->stack_region) lsan_remove_stack(u->stack_lo, u->stack_size);
     if (u->tls_slot) {
         tls_slot_release(static_cast<TlsSlot *>(u->tls_slot));
     } else if (u->stack_region) {
