@@ -19,13 +19,17 @@
 // A hang fails by the watchdog (tests/support/watchdog.hpp) with the test's
 // own state (the lock holder's task and the vcore it took the lock on, the
 // region's arrivals) and where each hart is in lithe's tree
-// (lithe_tree_dump.hpp). On unmodified main before the fix this hung 20 of
-// 20 runs at PARLIB_VCORES=2 and 4.
+// (lithe_tree_dump.hpp). Before fork-join's look-around (fork_join.cpp)
+// it hung in 11 of 12 runs at PARLIB_VCORES=2 and 4 (gcc and clang): the
+// region's last hart re-ran its own yielded member while the master sat in
+// the queue of a hart that had left for the parent's turn and was spinning
+// in a task.
 #include <oneapi/tbb/parallel_for.h>
 #include <omp.h>
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
@@ -37,10 +41,18 @@ extern "C" int vcore_id(void) __attribute__((weak));
 
 namespace {
 
-constexpr int kRounds = 100;
+// Rounds: at least kMinRounds, then more while the run is shorter than
+// kBudget, at most kMaxRounds. With more vcores than CPUs the spinning
+// tasks take CPU time from the region's vcore (and a lock handoff waits
+// for the kernel to run the spinner's vcore), so a round takes 10-100 times
+// longer at PARLIB_VCORES=4 than at 2 on the loaded 2-CPU VM; before the
+// fix 20 rounds hung in 5 of 6 runs at 4 vcores.
+constexpr int kMinRounds = 10;
+constexpr int kMaxRounds = 100;
+constexpr auto kBudget = std::chrono::seconds(3);
 constexpr int kTasks = 64;
 constexpr int kPhases = 4;
-constexpr int kTimeoutS = 20;
+constexpr int kTimeoutS = 45;
 
 // The lock and what the watchdog's dump reports. Regions run one at a
 // time (under the lock), so the region's counters are global.
@@ -103,7 +115,10 @@ int yield_barrier_region() {
 bool spin_lock_yield_team() {
     testwd::Watchdog wd(kTimeoutS, "spin_lock_yield_team: a region under a spin lock", dump);
     std::atomic<long> bad{0}, min_team{1 << 20};
-    for (int r = 0; r < kRounds; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    int rounds = 0;
+    for (; rounds < kMaxRounds; ++rounds) {
+        if (rounds >= kMinRounds && std::chrono::steady_clock::now() - start > kBudget) break;
         tbb::parallel_for(0, kTasks, [&](int task) {
             lock(task);
             int n = yield_barrier_region();
@@ -116,7 +131,7 @@ bool spin_lock_yield_team() {
         });
     }
     CHECK(bad == 0);
-    CHECK(g_tasks_done == kRounds * kTasks);
+    CHECK(g_tasks_done == rounds * kTasks);
     // The default team is the harts (CPUs in the stock run), so the regions
     // were parallel: members did wait for each other.
     CHECK(min_team == omp_get_max_threads());
