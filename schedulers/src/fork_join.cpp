@@ -37,20 +37,21 @@
 //
 // Look-around: a hart runs its own queue and yield slot first and steals
 // only when both are empty, so a context in the queue or slot of a hart
-// that is not here (it left for the parent's turn with the context that
-// yielded there, it was granted to a child, or a hart that is not ours
-// unblocked the context onto its own queue) waits for a thief; and a hart
-// whose own contexts spin with sched_yield never is one. In TBB tasks that
-// spin on a lock held by the master of an OpenMP region whose members meet
-// by yielding (tests/compose/lock_holder.cpp), the region's other harts
-// left for the parent's turn and were taken by the spinning tasks, which
-// never give them back; the region's last hart re-ran its own yielded
-// member for ever while the master sat in another hart's queue (docs/omp.md,
-// "A yielded member is never left behind"). So every kLookAround-th entry
-// of a hart first takes the oldest context of another queue, scanning from
-// a position that rotates per hart (Queue::look_from): a context that is
-// runnable here is run within kLookAround x harts entries of any hart still
-// here, whatever its own queue holds.
+// that is not here (it left for the parent's turn, or after running a
+// member an OpenMP region claimed for it, with the context that yielded
+// there still in its slot; it was granted to a child; or a hart of another
+// scheduler unblocked the context onto its own queue) waits for a thief,
+// and a hart whose own contexts spin with sched_yield never is one. With
+// TBB tasks spinning on a lock held by the master of an OpenMP region whose
+// members meet by yielding (tests/compose/lock_holder.cpp), the region's
+// other harts had gone up the tree and were taken by the spinning tasks,
+// which never give them back; its last hart re-ran its own yielded member
+// for ever while the master sat in another hart's yield slot. So every
+// kLookAround-th entry of a hart first takes a context from the queues
+// (a yield slot first, else a queue's oldest), scanning from a start that
+// rotates per hart (Queue::look_from): a context runnable here runs within
+// about kLookAround x harts entries of any hart still here, whatever that
+// hart's own queue holds (docs/lithe.md, "Look-around").
 #include <lithe/fork_join.h>
 #include <parlib/sync.hpp>
 #include <sys/syscall.h>
@@ -243,8 +244,8 @@ lithe_context_t *steal(Impl *im) {
     return steal(im, static_cast<int>(next_rand() % im->nq));
 }
 
-// Look-around (see the top): every kLookAround-th entry of a hart, the
-// oldest context of the queues, from the next start position.
+// Look-around (see the top): every kLookAround-th entry of a hart, a
+// context of any queue, scanned from this hart's next start position.
 constexpr uint16_t kLookAround = 64;
 lithe_context_t *look_around(Impl *im, Queue &mine) {
     if (++mine.since_look < kLookAround) return nullptr;

@@ -323,12 +323,8 @@ TEST_CASE("child: a context left on a hart that stays away is run", "[.]") {
 // a third would be idle and steal X.
 TEST_CASE("fork-join: a context left on a hart that stays away is run by "
           "the harts still there") {
-    auto r = selfexec::run("child: a context left on a hart that stays away is run",
-                           {"PARLIB_VCORES=2"}, 60000);
-    INFO(r.output);
-    REQUIRE_FALSE(r.timed_out);
-    REQUIRE(r.exited);
-    REQUIRE(r.exit_code == 0);
+    selfexec::require_clean_exit("child: a context left on a hart that stays away is run",
+                                 {"PARLIB_VCORES=2"}, 60000);
 }
 
 namespace {
