@@ -34,6 +34,24 @@
 // scheduler apply the same rule with their `passed` flags. The turn is
 // skipped when the parent has no demand (no cost in a tree that wants no
 // more harts) or when our own request sum would not bring the hart back.
+//
+// Look-around: a hart runs its own queue and yield slot first and steals
+// only when both are empty, so a context in the queue or slot of a hart
+// that is not here (it left for the parent's turn, or after running a
+// member an OpenMP region claimed for it, with the context that yielded
+// there still in its slot; it was granted to a child; or a hart of another
+// scheduler unblocked the context onto its own queue) waits for a thief,
+// and a hart whose own contexts spin with sched_yield never is one. With
+// TBB tasks spinning on a lock held by the master of an OpenMP region whose
+// members meet by yielding (tests/compose/lock_holder.cpp), the region's
+// other harts had gone up the tree and were taken by the spinning tasks,
+// which never give them back; its last hart re-ran its own yielded member
+// for ever while the master sat in another hart's yield slot. So every
+// kLookAround-th entry of a hart first takes a context from the queues
+// (a yield slot first, else a queue's oldest), scanning from a start that
+// rotates per hart (Queue::look_from): a context runnable here runs within
+// about kLookAround x harts entries of any hart still here, whatever that
+// hart's own queue holds (docs/lithe.md, "Look-around").
 #include <lithe/fork_join.h>
 #include <parlib/sync.hpp>
 #include <sys/syscall.h>
@@ -76,9 +94,13 @@ struct alignas(64) Queue {
     alignas(64) std::atomic<lithe_context_t *> yielded{nullptr};
     // Per hart, touched only by that hart in hart context (no lock): a
     // context yielded here, so the parent is owed a turn (turn_owed); a
-    // child gave this hart back (returned), so our own contexts come first.
+    // child gave this hart back (returned), so our own contexts come first;
+    // entries since this hart last looked at the other queues first, and
+    // the queue its next look starts at (see "Look-around" at the top).
     bool turn_owed = false;
     bool returned = false;
+    uint16_t since_look = 0;
+    uint16_t look_from = 0;
 };
 
 struct FjCtx;
@@ -195,8 +217,8 @@ lithe_context_t *take_front(Queue &q) {
 // smaller than the queued work. Giving up on a busy queue once left such
 // contexts with no hart for ever (tests/lithe/test_stress.cpp, spurious
 // trylock).
-lithe_context_t *steal(Impl *im) {
-    int n = im->nq, start = static_cast<int>(next_rand() % n);
+lithe_context_t *steal(Impl *im, int start) {
+    int n = im->nq;
     bool busy = false;
     for (int k = 0; k < n; ++k) {
         Queue &q = im->queues[(start + k) % n];
@@ -216,6 +238,21 @@ lithe_context_t *steal(Impl *im) {
         if (lithe_context_t *c = take_front(q)) return c;
     }
     return nullptr;
+}
+
+lithe_context_t *steal(Impl *im) {
+    return steal(im, static_cast<int>(next_rand() % im->nq));
+}
+
+// Look-around (see the top): every kLookAround-th entry of a hart, a
+// context of any queue, scanned from this hart's next start position.
+constexpr uint16_t kLookAround = 64;
+lithe_context_t *look_around(Impl *im, Queue &mine) {
+    if (++mine.since_look < kLookAround) return nullptr;
+    mine.since_look = 0;
+    int start = mine.look_from;
+    mine.look_from = static_cast<uint16_t>((start + 1) % im->nq);
+    return steal(im, start);
 }
 
 void unlock_impl(void *p) { static_cast<Impl *>(p)->lock.unlock(); }
@@ -385,7 +422,8 @@ void lithe_fj_hart_enter(lithe_sched_t *self) {
     }
     bool children = im->nchildren.load(std::memory_order_acquire) > 0;
     if (children && !returned) serve_children(im);
-    lithe_context_t *c = pop_local(mine);
+    lithe_context_t *c = look_around(im, mine);
+    if (!c) c = pop_local(mine);
     if (!c) c = steal(im);
     if (c) {
         if (t_empty_entries) t_empty_entries = 0;

@@ -1,4 +1,5 @@
-// Fork-join scheduler: create/join, nesting, accounting after exit; the
+// Fork-join scheduler: create/join, nesting, accounting after exit; a
+// context left on a hart that stays away still runs (look-around); the
 // exit wait (the main context parks until the last other hart leaves,
 // instead of being re-queued); destroying an entered scheduler, or one
 // scheduler twice, aborts.
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -254,6 +256,75 @@ TEST_CASE("fork-join: a yielding context gives the parent a turn") {
     CAPTURE(g_spins.load());
     CHECK(g_parent_flag.load());
     CHECK(g_spins.load() < kMaxSpins);
+}
+
+namespace {
+// Look-around: X yields on a hart that then stays away (it spins in the
+// scheduler's hart_enter, hart context, standing for a hart taken by a
+// task that never yields: tests/compose/lock_holder.cpp), so X sits in that
+// hart's yield slot; Y, on the only other hart, spins with
+// lithe_context_yield until X has run again. Y's hart always has Y to run,
+// so it finds X only by looking at the other queues on its own.
+std::atomic<int> g_y_vcore{-1}, g_strand_vcore{-1};
+std::atomic<bool> g_strand_release{false}, g_x_ran{false}, g_y_waited_out{false};
+lithe_fj_sched_t *g_strand_sched = nullptr;
+
+void stranding_hart_enter(lithe_sched_t *self) {
+    int v = g_strand_vcore.load();
+    if (v >= 0 && v == static_cast<int>(vcore_id()))
+        while (!g_strand_release.load()) __builtin_ia32_pause();
+    lithe_fj_hart_enter(self);
+}
+void x_yields_on_another_hart(void *) {
+    // Yield until X runs on a hart other than Y's (the two harts steal from
+    // each other while both are idle-ish), then strand there.
+    while (static_cast<int>(vcore_id()) == g_y_vcore.load()) lithe_context_yield();
+    g_strand_vcore = static_cast<int>(vcore_id());
+    lithe_context_yield();  // into this hart's slot; the hart stays away
+    g_x_ran = true;
+}
+void y_yields_until_x_ran(void *) {
+    g_y_vcore = static_cast<int>(vcore_id());
+    if (!lithe_fj_context_create(g_strand_sched, 0, x_yields_on_another_hart, nullptr))
+        std::abort();  // no REQUIRE in a context: it throws
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!g_x_ran.load()) {
+        if (std::chrono::steady_clock::now() > end) {
+            g_y_waited_out = true;
+            break;
+        }
+        lithe_context_yield();
+        g_y_vcore = static_cast<int>(vcore_id());
+    }
+    g_strand_release = true;  // X runs now in any case, so the join ends
+}
+}  // namespace
+
+TEST_CASE("child: a context left on a hart that stays away is run", "[.]") {
+    REQUIRE(lithe_num_harts() == 2);
+    struct lithe_sched_funcs f = lithe_fj_sched_funcs;
+    f.hart_enter = stranding_hart_enter;
+    g_strand_sched = lithe_fj_sched_create_funcs(&f);
+    REQUIRE(lithe_sched_enter(&g_strand_sched->sched) == LITHE_OK);
+    REQUIRE(lithe_fj_context_create(g_strand_sched, 0, y_yields_until_x_ran, nullptr));
+    lithe_fj_sched_join_all(g_strand_sched);
+    REQUIRE(lithe_sched_exit() == LITHE_OK);
+    lithe_fj_sched_destroy(g_strand_sched);
+    CHECK(g_x_ran.load());
+    CHECK_FALSE(g_y_waited_out.load());
+}
+
+// A hart runs its own queue first and steals only when it is empty; a
+// context in the queue or yield slot of a hart that has left (the parent's
+// turn, a grant to a child, an unblock made on a hart of another scheduler)
+// must still be run by the harts that are here, even when their own
+// contexts spin with lithe_context_yield (the look-around, fork_join.cpp).
+// Before it, Y re-ran itself until its 10 s bound. With exactly 2 harts:
+// a third would be idle and steal X.
+TEST_CASE("fork-join: a context left on a hart that stays away is run by "
+          "the harts still there") {
+    selfexec::require_clean_exit("child: a context left on a hart that stays away is run",
+                                 {"PARLIB_VCORES=2"}, 60000);
 }
 
 namespace {

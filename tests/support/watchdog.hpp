@@ -17,6 +17,7 @@ namespace testwd {
 
 inline std::atomic<long long> g_deadline_ms{0};  // 0 = disarmed
 inline std::atomic<const char *> g_what{""};
+inline std::atomic<void (*)()> g_dump{nullptr};
 
 inline long long now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -26,7 +27,7 @@ inline long long now_ms() {
 
 class Watchdog {
   public:
-    Watchdog(int seconds, const char *what) {
+    Watchdog(int seconds, const char *what, void (*dump)() = nullptr) {
         static bool started = [] {
             std::thread([] {
                 for (;;) {
@@ -36,6 +37,7 @@ class Watchdog {
                         fprintf(stderr,
                                 "watchdog: '%s' did not finish in time\n",
                                 g_what.load());
+                        if (void (*dump)() = g_dump.load()) dump();
                         _exit(1);
                     }
                 }
@@ -44,6 +46,7 @@ class Watchdog {
         }();
         (void)started;
         g_what.store(what);
+        g_dump.store(dump);
         g_deadline_ms.store(now_ms() + seconds * 1000LL);
     }
     ~Watchdog() { g_deadline_ms.store(0); }
