@@ -25,6 +25,7 @@
 
 #include "support/fifo_sched.hpp"
 #include "support/thread_stats.hpp"
+#include "support/tracked_tls.hpp"
 
 namespace {
 
@@ -163,18 +164,8 @@ TEST_CASE("TLS pool: full-TLS uthreads that fit in the pool and live on start no
 
 namespace {
 
-std::atomic<long> g_dtors{0}, g_dtor_sum{0}, g_bad{0};
-
-struct Tracked {
-    long id = -1;
-    ~Tracked() {
-        if (id >= 0) {
-            g_dtors.fetch_add(1);
-            g_dtor_sum.fetch_add(id);
-        }
-    }
-};
-thread_local Tracked tl_tracked;
+std::atomic<long> g_bad{0};
+using tracked_tls::tl_tracked;
 thread_local long tl_value = 0;
 
 }  // namespace
@@ -229,8 +220,8 @@ TEST_CASE("TLS pool stress: concurrent first full-TLS uthread creations, bursts,
     for (auto *t : creators) fifo::join(t);
     uthread_tls_flush();
     REQUIRE(g_bad.load() == 0);
-    REQUIRE(g_dtors.load() == created.load());
-    REQUIRE(g_dtor_sum.load() == id_sum.load());
+    REQUIRE(tracked_tls::g_dtor_count.load() == created.load());
+    REQUIRE(tracked_tls::g_dtor_sum.load() == id_sum.load());
     INFO("backing threads left: the pool's");
     REQUIRE(eventually([&] { return plain_threads() - before == warm_target(); }));
 }
