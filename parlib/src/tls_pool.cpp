@@ -264,7 +264,10 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
     if (fill) fill_default_class();
     {
         std::lock_guard<std::mutex> lk(p.mu);
-        if (fill) p.fill = Pool::Fill::kDone;
+        if (fill) {
+            PARLIB_ASSERT(p.fill == Pool::Fill::kFilling);  // one fill, once
+            p.fill = Pool::Fill::kDone;
+        }
         auto &fl = p.free[cls];
         TlsSlot *s = nullptr;
         if (!fl.empty()) {
