@@ -112,8 +112,10 @@ cmd_demo() {
         -DLITHE_ASSERTS=OFF -DLITHE_TESTS=OFF -DLITHE_BENCHMARKS=OFF
     log "running the demo: TBB and OpenMP nested, stock runtimes vs lithe"
     # One grain, the fine one (README.md, "Demo"): the coarse ones cost the
-    # stock runtimes little, and the whole sweep takes minutes.
-    BENCH_COMPOSE_GRAINS=fine "$ROOT/benchmarks/bench_compose.sh" \
+    # stock runtimes little, and the whole sweep takes minutes. No
+    # hand-partitioned baselines (they would double the runs; ./run.sh bench
+    # has them).
+    BENCH_COMPOSE_GRAINS=fine BENCH_COMPOSE_PARTITIONS= "$ROOT/benchmarks/bench_compose.sh" \
         "$ROOT/build/release/demo" "${1:-3}"
 }
 

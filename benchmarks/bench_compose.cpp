@@ -6,7 +6,7 @@
 // the variants are different libraries, so the driver interleaves
 // processes instead).
 //
-// `bench_compose a|b|c|seq GRAIN`:
+// `bench_compose a|b|c|seq GRAIN [TBB_THREADS]`:
 //   a    tbb::parallel_for over the tasks; each task is one omp parallel
 //        region running `loops` worksharing loops (omp for, each ending in
 //        a barrier) over `iters` iterations
@@ -23,6 +23,12 @@
 // work = kTotal steps of `step`) into coarse or fine pieces: what changes
 // between grains is only how often a team meets at a barrier or join, the
 // cost a descheduled member imposes on the others.
+// TBB_THREADS (optional) caps TBB at that many threads, the caller included
+// (tbb::global_control's max_allowed_parallelism, for the whole run): with
+// 1, and OMP_NUM_THREADS=W, the stock runtimes split the CPUs by hand the
+// way a user tuning a composition would, all to OpenMP; bench_compose.sh's
+// partitions (tbb1, and omp1 = OMP_NUM_THREADS=1 without a cap) are the
+// baselines lithe is compared with besides the stock defaults.
 // `bench_compose grains` lists the grains, one per line:
 //   name tasks loops iters work
 // A measured run does one untimed warm-up over the first eighth of the
@@ -43,7 +49,13 @@
 // started (start-up and warm-up included): where a runtime's switches
 // come from (docs/perf.md). Not printed by default: reading /proc costs little,
 // but the line format of stdout is what bench_compose.sh parses.
+// BENCH_COMPOSE_PHASES=1 prints, to stderr, one line with the
+// CLOCK_MONOTONIC times (seconds) at which the process entered main, the
+// warm-up ended and the timed run began and ended: to place kernel events
+// recorded with that clock (`perf record -k CLOCK_MONOTONIC`,
+// bench_compose_preempt.sh) in the run's phases.
 #include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <omp.h>
 
@@ -53,12 +65,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace {
@@ -245,20 +258,33 @@ void print_threads(const std::map<int, ThreadSample> &before,
 
 double secs(const timeval &tv) { return tv.tv_sec + tv.tv_usec * 1e-6; }
 
+double monotonic_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+bool env_is_1(const char *name) {
+    const char *v = std::getenv(name);
+    return v && !std::strcmp(v, "1");
+}
+
 int usage(const char *argv0) {
-    std::fprintf(stderr, "usage: %s a|b|c|seq GRAIN, or %s grains\n", argv0, argv0);
+    std::fprintf(stderr, "usage: %s a|b|c|seq GRAIN [TBB_THREADS], or %s grains\n", argv0,
+                 argv0);
     return 2;
 }
 
 }  // namespace
 
 int main(int argc, char **argv) {
+    double started = monotonic_now();
     if (argc == 2 && !std::strcmp(argv[1], "grains")) {
         for (const Grain &g : kGrains)
             std::printf("%s %ld %ld %ld %ld\n", g.name, g.tasks, g.loops, g.iters, g.work);
         return 0;
     }
-    if (argc != 3) return usage(argv[0]);
+    if (argc != 3 && argc != 4) return usage(argv[0]);
     double (*fn)(const Grain &, long) = nullptr;
     if (!std::strcmp(argv[1], "a")) fn = run_a;
     if (!std::strcmp(argv[1], "b")) fn = run_b;
@@ -268,19 +294,32 @@ int main(int argc, char **argv) {
     for (const Grain &c : kGrains)
         if (!std::strcmp(argv[2], c.name)) g = &c;
     if (!fn || !g) return usage(argv[0]);
+    long tbb_threads = 0;
+    if (argc == 4) {
+        char *end = nullptr;
+        tbb_threads = std::strtol(argv[3], &end, 10);
+        if (*end || tbb_threads < 1) return usage(argv[0]);
+    }
+    std::unique_ptr<tbb::global_control> tbb_cap;
+    if (tbb_threads)
+        tbb_cap = std::make_unique<tbb::global_control>(
+            tbb::global_control::max_allowed_parallelism, static_cast<size_t>(tbb_threads));
     if (fn != run_seq) fn(*g, g->tasks / 8);  // warm-up
-    const char *per_thread = std::getenv("BENCH_COMPOSE_THREADS");
-    bool threads = per_thread && !std::strcmp(per_thread, "1");
+    double warmed = monotonic_now();
+    bool threads = env_is_1("BENCH_COMPOSE_THREADS");
     std::map<int, ThreadSample> before;
     if (threads) before = sample_threads();
     rusage r0, r1;
     getrusage(RUSAGE_SELF, &r0);
-    auto t0 = std::chrono::steady_clock::now();
+    double t0 = monotonic_now();
     double sum = fn(*g, g->tasks);
-    auto t1 = std::chrono::steady_clock::now();
+    double t1 = monotonic_now();
     getrusage(RUSAGE_SELF, &r1);
+    if (env_is_1("BENCH_COMPOSE_PHASES"))
+        std::fprintf(stderr, "phases: main %.6f warmed %.6f timed %.6f end %.6f\n", started,
+                     warmed, t0, t1);
     if (threads) print_threads(before, sample_threads());
-    double wall = std::chrono::duration<double>(t1 - t0).count();
+    double wall = t1 - t0;
     double cpu = secs(r1.ru_utime) - secs(r0.ru_utime) + secs(r1.ru_stime) -
                  secs(r0.ru_stime);
     std::printf("%.4f %.4f %d %ld %ld %.9e\n", wall, cpu, threads_now(),

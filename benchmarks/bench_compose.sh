@@ -39,6 +39,16 @@
 # programs find theirs through RUNPATH, which LD_LIBRARY_PATH overrides),
 # so two lithe builds are compared interleaved; its rows are labelled
 # "libs DIR" and get no verdicts.
+# BENCH_COMPOSE_PARTITIONS (default "tbb1 omp1"; empty: none) adds, per
+# pair, the stock program run with the CPUs split by hand between the two
+# runtimes, the baseline a user tuning the composition would compare with:
+#   tbb1  TBB capped at 1 thread (bench_compose's TBB_THREADS argument:
+#         tbb::global_control), OpenMP at the full width
+#   omp1  OpenMP at 1 thread (OMP_NUM_THREADS=1), TBB as in the stock row
+#         (its default: one thread per CPU)
+# in the same rotated rounds and the same table; each lithe program's
+# verdicts then also give its wall time and involuntary switches against
+# the faster partition of its pair (lithe / best partition).
 set -euo pipefail
 bin_dir=${1:?usage: bench_compose.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
@@ -67,6 +77,10 @@ if [ -n "$n" ]; then
 fi
 c_grains=${BENCH_COMPOSE_C_GRAINS:-fine}
 alt=${BENCH_COMPOSE_ALT_LIBS:-}
+partitions=${BENCH_COMPOSE_PARTITIONS-tbb1 omp1}
+for part in $partitions; do
+    case "$part" in tbb1 | omp1) ;; *) echo "bench_compose.sh: unknown partition '$part' in BENCH_COMPOSE_PARTITIONS (known: tbb1 omp1)" >&2; exit 2 ;; esac
+done
 [ -z "$alt" ] || [ -d "$alt" ] || { echo "bench_compose.sh: BENCH_COMPOSE_ALT_LIBS=$alt is not a directory" >&2; exit 2; }
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
@@ -79,6 +93,7 @@ for g in $grains; do
             [ "$scen" = c ] && ! grep -qw "$g" <<<"$c_grains" && continue
             runs+=("$g $s $scen" "$g $l $scen")
             [ -n "$alt" ] && runs+=("$g $l@alt $scen")
+            for part in $partitions; do runs+=("$g $s+$part $scen"); done
         done
     done
 done
@@ -89,7 +104,13 @@ for ((r = 0; r < rounds; ++r)); do
         case "$prog" in lithe*) e=("${env_lithe[@]}") ;; *) e=("${env_stock[@]}") ;; esac
         [ "$scen" = seq ] && e=()
         [ "${prog%@alt}" != "$prog" ] && e+=(LD_LIBRARY_PATH="$alt")
-        echo "$grain $prog $scen $(env "${e[@]}" "$bin_dir/bench_compose_${prog%@alt}" "$scen" "$grain")" >>"$raw"
+        extra=()  # bench_compose's TBB_THREADS
+        case "$prog" in
+            *+tbb1) e+=(OMP_NUM_THREADS="${n:-$cpus}") extra=(1) ;;
+            *+omp1) e+=(OMP_NUM_THREADS=1) ;;
+        esac
+        exe=${prog%@alt}
+        echo "$grain $prog $scen $(env "${e[@]}" "$bin_dir/bench_compose_${exe%+*}" "$scen" "$grain" "${extra[@]}")" >>"$raw"
     done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -115,6 +136,10 @@ runtime = {"gomp": "stock (libtbb + libgomp)", "lithe": "lithe (gcc)",
 for l in ("lithe", "lithe_clang"):
     runtime[l + "@alt"] = f"{runtime[l]}, libs {alt}"
 compiler = {"gomp": "gcc", "libomp": "clang"}
+partitions = sorted({k[1].split("+")[1] for k in rows if "+" in k[1]}, reverse=True)
+for stock, omp_lib in (("gomp", "libgomp"), ("libomp", "libomp")):
+    runtime[f"{stock}+tbb1"] = f"partition tbb1 (libtbb 1 thread + {omp_lib} {width})"
+    runtime[f"{stock}+omp1"] = f"partition omp1 (libtbb {cpus} + {omp_lib} 1 thread)"
 wdesc = f"width {width} (OMP_NUM_THREADS{'' if width == str(cpus) else ', PARLIB_VCORES'})"
 print(f"{rounds} rounds, medians; {cpus} CPUs; {wdesc}; load average before {lb}, after {la}.")
 for g in grains:
@@ -140,7 +165,8 @@ for g in grains:
         if (g, pairs[0][0], s) not in rows:
             continue
         for stock, lithe in pairs:
-            for lab in (stock, lithe) + ((lithe + "@alt",) if alt else ()):
+            parts = tuple(f"{stock}+{p}" for p in partitions)
+            for lab in (stock, lithe) + ((lithe + "@alt",) if alt else ()) + parts:
                 k = (g, lab, s)
                 print(f"| {names[s]} | {runtime[lab]} | {med(k,0):.3f} | {med(k,1):.3f} | "
                       f"{med(k,1)/med((g, stock, 'seq'), 1):.2f} | {med(k,2):.0f} | "
@@ -156,6 +182,12 @@ for g in grains:
                            f"{ivr:.1f}x fewer involuntary context switches (target >= 10x: "
                            f"{'met' if ivr >= 10 else '**no**'}); {li_:.2f}x ideal "
                            f"(target <= 1.1x: {'met' if li_ <= 1.1 else '**no**'}).")
+            if parts:
+                best = min(parts, key=lambda p: med((g, p, s), 0))
+                bw, bi = med((g, best, s), 0), med((g, best, s), 4)
+                verdict.append(f"- ({s}) {runtime[lithe]} / best partition, {best.split('+')[1]} "
+                               f"({bw:.3f} s): wall {round(lw / bw, 2):.2f}x; "
+                               f"involuntary context switches {li:.0f} vs {bi:.0f}.")
     print()
     print("\n".join(verdict))
 EOF

@@ -15,6 +15,8 @@
 //    inherit the vcore's single-CPU pinning; unless its attributes name an
 //    affinity, it starts with the affinity the process had when libparlib
 //    was loaded.
+// Also parlib's own tools for threads it creates and waits for
+// (take_process_affinity, PinnedToThisCpu: libc_guards.hpp).
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -25,8 +27,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "check.hpp"
 #include "futex.hpp"
 #include "libc_guards.hpp"
+#include "parlib/uthread.h"
 #include "vcore_internal.hpp"
 
 namespace parlib {
@@ -90,8 +94,7 @@ struct StartArgs {
 void *unpinned_start(void *p) {
     auto a = *static_cast<StartArgs *>(p);
     free(p);
-    raw_syscall4(SYS_sched_setaffinity, 0, sizeof g_process_mask,
-                 reinterpret_cast<long>(&g_process_mask), 0);
+    take_process_affinity();
     return a.fn(a.arg);
 }
 
@@ -106,6 +109,38 @@ bool attr_names_affinity(const pthread_attr_t *attr) {
 }
 
 }  // namespace
+
+void take_process_affinity() {
+    if (g_have_process_mask)
+        raw_syscall4(SYS_sched_setaffinity, 0, sizeof g_process_mask,
+                     reinterpret_cast<long>(&g_process_mask), 0);
+}
+
+PinnedToThisCpu::PinnedToThisCpu() : tid_(raw_gettid()) {
+    uth_disable_notifs();
+    if (!g_have_process_mask ||
+        raw_syscall4(SYS_sched_getaffinity, 0, sizeof saved_,
+                     reinterpret_cast<long>(&saved_), 0) <= 0 ||
+        CPU_COUNT(&saved_) <= 1)
+        return;
+    unsigned cpu = 0;
+    if (raw_syscall4(SYS_getcpu, reinterpret_cast<long>(&cpu), 0, 0, 0) != 0)
+        return;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    changed_ = raw_syscall4(SYS_sched_setaffinity, 0, sizeof one,
+                            reinterpret_cast<long>(&one), 0) == 0;
+}
+
+PinnedToThisCpu::~PinnedToThisCpu() {
+    PARLIB_ASSERT(raw_gettid() == tid_);
+    if (changed_)
+        raw_syscall4(SYS_sched_setaffinity, 0, sizeof saved_,
+                     reinterpret_cast<long>(&saved_), 0);
+    uth_enable_notifs();
+}
+
 }  // namespace parlib
 
 using namespace parlib;

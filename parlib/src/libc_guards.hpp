@@ -14,6 +14,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -58,5 +59,33 @@ int vcore_of_tid(pid_t tid);
 // 0, or EINVAL when `size` bytes cannot hold the highest CPU
 // (affinity_guards.cpp).
 int vcore_cpu_set(size_t size, cpu_set_t *set);
+
+// Gives the calling kernel thread the affinity the process had when
+// libparlib was loaded (before any vcore was pinned); it stays on the CPU
+// it runs on. Raw system call: touches no TLS.
+void take_process_affinity();
+
+// While alive, the calling kernel thread is pinned to the CPU it runs on,
+// and a calling uthread has notifications disabled (so it stays on that
+// kernel thread); the destructor restores the thread's affinity. For
+// creating threads that the creator waits for (tls_pool.cpp): the kernel
+// places a new thread by its (inherited) affinity when it wakes it, so
+// pinned it runs where its creator blocks rather than preempting a busy
+// vcore on another CPU; the new thread should then take_process_affinity.
+// No-op pinning when the thread is already on one CPU or the process's
+// affinity is unknown. Must not yield in between (asserted: the same
+// kernel thread restores what it pinned).
+class PinnedToThisCpu {
+public:
+    PinnedToThisCpu();
+    ~PinnedToThisCpu();
+    PinnedToThisCpu(const PinnedToThisCpu &) = delete;
+    PinnedToThisCpu &operator=(const PinnedToThisCpu &) = delete;
+
+private:
+    cpu_set_t saved_;
+    pid_t tid_;
+    bool changed_ = false;
+};
 
 }  // namespace parlib

@@ -1,9 +1,11 @@
 // tls_pool.cpp: see tls_pool.hpp.
 //
-// Locking: pool().mu protects the free lists and the release queue; it is a
-// plain std::mutex because it is only taken outside vcore context's hot path
-// (acquire/release are called from uthread_init/cleanup) and never while
-// holding another parlib lock. Lock order: release_mu, then mu.
+// Locking: pool().mu protects the free lists, the release queue and the
+// fill/keeper state; it is a plain std::mutex because it is only taken
+// outside vcore context's hot path (acquire/release are called from
+// uthread_init/cleanup) and never while holding another parlib lock. No
+// thread is created or waited for while holding it, except the keeper's own
+// creation. Lock order: release_mu, then mu.
 #include "tls_pool.hpp"
 
 #include <signal.h>
@@ -24,6 +26,7 @@
 #include "check.hpp"
 #include "context.hpp"
 #include "futex.hpp"
+#include "libc_guards.hpp"
 #include "vcore_internal.hpp"
 
 namespace parlib {
@@ -41,6 +44,9 @@ struct Pool {
     std::condition_variable keeper_cv;
     std::map<size_t, std::vector<TlsSlot *>> free;  // size class -> slots
     std::vector<TlsSlot *> to_release;
+    // The first acquire fills the warm pool itself (kFilling until done);
+    // the keeper is asked for refills only after that.
+    enum class Fill { kNone, kFilling, kDone } fill = Fill::kNone;
     bool keeper_started = false;
 };
 Pool &pool() {
@@ -67,10 +73,12 @@ const char *process_name() {
 
 void *backing_main(void *arg) {
     auto *s = static_cast<TlsSlot *>(arg);
-    // A thread inherits its creator's name, and the keeper that creates
-    // most of these is named parlib-keeper; a uthread's pthread_getname_np
-    // reads its backing thread's, which should be the program's.
+    // A thread inherits its creator's name (the keeper's, parlib-keeper,
+    // for refills; a vcore's, whatever the program named it); a uthread's
+    // pthread_getname_np reads its backing thread's, which should be the
+    // program's.
     prctl(PR_SET_NAME, process_name());
+    take_process_affinity();  // its creator may have pinned itself
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, nullptr);  // signals go to vcores
@@ -101,6 +109,12 @@ void *backing_main(void *arg) {
     return nullptr;  // glibc now runs thread_local and key destructors
 }
 
+// The creator waits for the new thread, so callers that create several
+// pin themselves to their CPU meanwhile (fill_default_class), and the new
+// thread runs there instead of preempting a vcore elsewhere; backing_main
+// then takes the process's affinity, so that when it is released it may
+// exit on any CPU. Created through pthread_create as the program would
+// (a sanitizer's interceptor must see it).
 TlsSlot *create_slot(size_t cls) {
     auto *s = new TlsSlot;
     s->stack_size = cls;
@@ -134,17 +148,50 @@ void release_now(std::vector<TlsSlot *> &v) {
     v.clear();
 }
 
+size_t default_class() { return size_class(config().stack_size); }
+size_t warm_target() { return static_cast<size_t>(config().tls_pool); }
+
+// Creates slots of the default size class until its free list holds the
+// warm target, pinned to this CPU meanwhile, and adds them to it. False if
+// a creation failed (out of threads or memory).
+bool fill_default_class() {
+    const size_t cls = default_class(), warm = warm_target();
+    size_t have;
+    {
+        std::lock_guard<std::mutex> lk(pool().mu);
+        have = pool().free[cls].size();
+    }
+    if (have >= warm) return true;
+    std::vector<TlsSlot *> made;
+    made.reserve(warm - have);
+    bool ok = true;
+    {
+        // Nothing but creations while pinned: no pool lock, and nothing
+        // that may yield a uthread (PinnedToThisCpu).
+        PinnedToThisCpu pin;
+        while (ok && have + made.size() < warm) {
+            TlsSlot *s = create_slot(cls);
+            if (s)
+                made.push_back(s);
+            else
+                ok = false;
+        }
+    }
+    std::lock_guard<std::mutex> lk(pool().mu);
+    auto &fl = pool().free[cls];
+    fl.insert(fl.end(), made.begin(), made.end());
+    return ok;
+}
+
 // The keeper: keeps the default size class warm and performs releases.
 // With nothing to do it sleeps without a timeout (an idle process has no
 // thread waking up); released slots are gathered for up to 10 ms, or until
 // a batch is full, so that a burst of exits costs one wake-up.
 void keeper_main() {
-    size_t cls = size_class(config().stack_size);
-    const size_t warm = static_cast<size_t>(config().tls_pool);
+    const size_t cls = default_class(), warm = warm_target();
     std::vector<TlsSlot *> batch;
     bool refill_failed = false;  // out of threads or memory: retry later
     for (;;) {
-        size_t have;
         {
             Pool &p = pool();
             std::unique_lock<std::mutex> lk(p.mu);
@@ -159,7 +206,6 @@ void keeper_main() {
                     return p.to_release.size() >= kReleaseBatch ||
                            p.free[cls].size() < warm;
                 });
-            have = p.free[cls].size();
         }
         {
             // Take the batch only while holding release_mu, so that
@@ -172,22 +218,11 @@ void keeper_main() {
             }
             release_now(batch);
         }
-        refill_failed = false;
-        while (have < warm) {
-            TlsSlot *s = create_slot(cls);
-            if (!s) {
-                refill_failed = true;
-                break;
-            }
-            std::lock_guard<std::mutex> lk(pool().mu);
-            pool().free[cls].push_back(s);
-            have = pool().free[cls].size();
-        }
+        refill_failed = !fill_default_class();
     }
 }
 
 void start_keeper_locked() {
-    if (pool().keeper_started) return;
     pool().keeper_started = true;
     std::thread([] {
         sigset_t all;
@@ -199,21 +234,52 @@ void start_keeper_locked() {
     }).detach();
 }
 
+// Hands the keeper work: started on the first need (a process that never
+// needs a refill or a release has no keeper), woken after that.
+void wake_keeper_locked() {
+    if (pool().keeper_started)
+        pool().keeper_cv.notify_one();
+    else
+        start_keeper_locked();
+}
+
 }  // namespace
 
 TlsSlot *tls_slot_acquire(size_t stack_size) {
-    size_t cls = size_class(stack_size);
+    const size_t cls = size_class(stack_size);
+    Pool &p = pool();
+    bool fill = false;
     {
-        std::lock_guard<std::mutex> lk(pool().mu);
-        start_keeper_locked();
-        auto &fl = pool().free[cls];
-        if (!fl.empty()) {
-            TlsSlot *s = fl.back();
-            fl.pop_back();
-            if (fl.size() < static_cast<size_t>(config().tls_pool) / 2)
-                pool().keeper_cv.notify_one();
-            return s;
+        std::lock_guard<std::mutex> lk(p.mu);
+        if (p.fill == Pool::Fill::kNone) {
+            p.fill = Pool::Fill::kFilling;
+            fill = true;
         }
+    }
+    // The first acquire fills the pool itself, before the program's work
+    // has begun in earnest: done by the keeper, concurrently, the fill's
+    // thread creations would preempt the vcores while they run that work.
+    // A failed creation leaves the pool short; the keeper retries when
+    // acquires find it low.
+    if (fill) fill_default_class();
+    {
+        std::lock_guard<std::mutex> lk(p.mu);
+        if (fill) {
+            PARLIB_ASSERT(p.fill == Pool::Fill::kFilling);  // one fill, once
+            p.fill = Pool::Fill::kDone;
+        }
+        auto &fl = p.free[cls];
+        TlsSlot *s = nullptr;
+        if (!fl.empty()) {
+            s = fl.back();
+            fl.pop_back();
+        }
+        // Below half the target: refill, unless the first fill is still
+        // running (it fills up to the target itself).
+        if (cls == default_class() && p.fill == Pool::Fill::kDone &&
+            p.free[cls].size() < warm_target() / 2)
+            wake_keeper_locked();
+        if (s) return s;
     }
     return create_slot(cls);
 }
@@ -224,7 +290,7 @@ void tls_slot_release(TlsSlot *slot) {
     q.push_back(slot);
     // The first slot wakes the keeper to start gathering, a full batch
     // ends its gathering early.
-    if (q.size() == 1 || q.size() >= kReleaseBatch) pool().keeper_cv.notify_one();
+    if (q.size() == 1 || q.size() >= kReleaseBatch) wake_keeper_locked();
 }
 
 void tls_pool_flush() {

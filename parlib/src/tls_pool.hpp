@@ -7,9 +7,14 @@
 // pthread_getattr_np inside the uthread describes the stack it runs on.
 // Releasing a slot lets the backing thread return: glibc then runs the
 // uthread's thread_local and pthread-key destructors with the uthread's TLS,
-// off the hot path. A keeper thread refills the warm pool and performs
-// releases in batches, so neither costs a kernel-thread creation or a
-// futex wake on the uthread create/exit path.
+// off the hot path. The first acquire fills the warm pool (PARLIB_TLS_POOL
+// slots of the default stack size) itself, synchronously, pinned to its
+// CPU; after that a keeper thread refills the pool and performs releases
+// in batches, so neither costs a kernel-thread creation or a futex wake on
+// the uthread create/exit path. The keeper is started on its first need
+// (the pool below half its target, or a release), not before: a program
+// whose full-TLS uthreads all fit in the first fill and live to the end has
+// no keeper, and nothing of the pool runs while its vcores work.
 #pragma once
 
 #include <pthread.h>
@@ -31,9 +36,10 @@ struct TlsSlot {
     TlsSlot *next = nullptr;
 };
 
-// A slot whose stack holds at least `stack_size` bytes; creates a backing
-// thread synchronously only if the warm pool is empty. nullptr + errno on
-// failure.
+// A slot whose stack holds at least `stack_size` bytes; creates backing
+// threads synchronously only on the first call (the warm pool's fill) and
+// if the warm pool is empty. nullptr + errno on failure. Called from a
+// uthread, vcore context or any thread.
 TlsSlot *tls_slot_acquire(size_t stack_size);
 // Hands the slot back: its backing thread exits (running TLS destructors).
 void tls_slot_release(TlsSlot *slot);

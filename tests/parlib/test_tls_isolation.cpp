@@ -20,6 +20,7 @@
 #include <parlib/event.h>
 
 #include "support/rotate_sched.hpp"
+#include "support/tracked_tls.hpp"
 
 namespace {
 
@@ -29,17 +30,7 @@ constexpr int kMinMigrations = 100000;
 __thread long tv_plain = -1;
 thread_local long tl_plain = -1;
 
-std::atomic<long> g_tl_dtor_count{0}, g_tl_dtor_sum{0};
-struct Tracked {
-    long id = -1;
-    ~Tracked() {
-        if (id >= 0) {
-            g_tl_dtor_count.fetch_add(1);
-            g_tl_dtor_sum.fetch_add(id);
-        }
-    }
-};
-thread_local Tracked tl_tracked;
+using tracked_tls::tl_tracked;
 
 std::atomic<long> g_key_dtor_count{0};
 pthread_key_t g_key;
@@ -152,7 +143,7 @@ TEST_CASE("per-uthread TLS survives migration between vcores") {
     // Exited but not cleaned up: no thread_local destructor may have run.
     for (auto *t : ts)
         while (!t->done.load()) rotate::yield();
-    long dtors_before_cleanup = g_tl_dtor_count.load();
+    long dtors_before_cleanup = tracked_tls::g_dtor_count.load();
     for (auto *t : ts) rotate::join(t);
     uthread_tls_flush();
     fclose(devnull);
@@ -166,8 +157,8 @@ TEST_CASE("per-uthread TLS survives migration between vcores") {
     distinct.insert(main_self);
     REQUIRE(distinct.size() == kUthreads + 1);
     REQUIRE(dtors_before_cleanup == 0);
-    REQUIRE(g_tl_dtor_count == kUthreads);
-    REQUIRE(g_tl_dtor_sum == kUthreads * (kUthreads - 1) / 2);
+    REQUIRE(tracked_tls::g_dtor_count == kUthreads);
+    REQUIRE(tracked_tls::g_dtor_sum == kUthreads * (kUthreads - 1) / 2);
     REQUIRE(g_key_dtor_count == kUthreads);
     pthread_key_delete(g_key);
 }

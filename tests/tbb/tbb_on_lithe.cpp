@@ -5,9 +5,10 @@
 // server, jobs and process() calls, and the process gained no threads
 // beyond what those contexts account for. Run with PARLIB_TLS_POOL=0 (no
 // spare backing threads made ahead): then each context with its own TLS
-// adds one backing thread, and parlib's TLS-pool keeper thread starts with
-// the first one; the adapter adds no thread of its own (rests end by
-// parlib alarms); TBB's private pool would add threads on top.
+// adds one backing thread, and parlib's TLS-pool keeper thread may start
+// (on the first context cleaned up); the adapter adds no thread of its own
+// (rests end by parlib alarms); TBB's private pool would add threads on
+// top.
 #include <lithe/lithe.h>
 #include <lithe/tbb.h>
 
@@ -96,7 +97,8 @@ int main() {
     CHECK(st.peak_workers >= 1);
     CHECK(outside_lithe.load() == 0);
     CHECK(on_workers.load() >= 1);
-    // One per worker context, one for the holder context, the keeper.
+    // One per worker context, one for the holder context, the keeper (if
+    // a release started it).
     CHECK(count_threads() - threads_before <= int(st.jobs) + 2);
     return 0;
 }
