@@ -9,9 +9,10 @@
 // which OpenBLAS reads per call (omp_get_max_threads) on every thread.
 //
 // `bench_spqr tree SHAPE [TBB_THREADS]`: the tree with a tbb::task_group
-//     per inner node; TBB_THREADS > 0 caps TBB's concurrency with
-//     tbb::global_control (the static partitions; 0 or absent: TBB's
-//     default, the CPUs on stock, the harts on lithe).
+//     per inner node; TBB_THREADS > 0 runs it in a tbb::task_arena of that
+//     many slots under a tbb::global_control allowing as many threads (the
+//     static partitions, and stock at more threads than CPUs; 0 or absent:
+//     TBB's default, the CPUs on stock, the harts on lithe).
 // `bench_spqr seq SHAPE`: the tree depth-first on the main thread (no TBB).
 // `bench_spqr kernels SHAPE`: the front kernels alone, a leaf's and the
 //     root's dgemm and dgeqrf, each the median of 5 timed calls after an
@@ -25,6 +26,7 @@
 // threads the kernel threads at the end (no runtime here ends a thread
 // before exit, so the peak), the context switches the timed run's.
 #include <oneapi/tbb/global_control.h>
+#include <oneapi/tbb/task_arena.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -109,13 +111,20 @@ int main(int argc, char **argv) {
     }
     if (!tree && std::strcmp(argv[1], "seq") != 0) return usage(argv[0]);
     int tbb_threads = argc == 4 ? std::atoi(argv[3]) : 0;
+    // A partition's TBB share: an arena of that many slots (so it can also
+    // exceed the CPUs, emulating a wider machine), and a global cap that
+    // lets TBB start that many workers.
     std::unique_ptr<tbb::global_control> cap;
-    if (tbb_threads > 0)
+    std::unique_ptr<tbb::task_arena> arena;
+    if (tbb_threads > 0) {
         cap = std::make_unique<tbb::global_control>(
             tbb::global_control::max_allowed_parallelism, tbb_threads);
-    auto factor = [tree](const spqr::Shape &s) {
+        arena = std::make_unique<tbb::task_arena>(tbb_threads);
+    }
+    auto factor = [tree, &arena](const spqr::Shape &s) {
         spqr::Tree t(s);
-        return tree ? t.factor_tree() : t.factor_sequential();
+        if (!tree) return t.factor_sequential();
+        return arena ? arena->execute([&t] { return t.factor_tree(); }) : t.factor_tree();
     };
     factor(*spqr::find_shape("tiny"));  // warm-up
     rusage r0, r1;
