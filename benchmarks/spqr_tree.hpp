@@ -65,9 +65,9 @@ struct Shape {
     int inner;   // inner dimension of the own rows' dgemm
 };
 
-// tiny: the test's (40 fronts of 96 x 64 to 96 x 64, ~0.1 s on one core);
-// bench: bench_spqr's (40 fronts of 384 columns, 576 to 960 rows; measured
-// single-call scaling on 2 CPUs in docs/perf.md, "SPQR-like tree").
+// tiny: the test's (40 fronts of 64 columns, 96 to 192 rows, ~5 ms on one
+// core); bench: bench_spqr's (21 fronts of 384 columns, 768 to 1536 rows,
+// ~0.4 s on one core; why these sizes: docs/perf.md, "SPQR-like tree").
 inline constexpr Shape kShapes[] = {
     {"tiny", 3, 3, 32, 32, 96, 64},
     {"bench", 2, 4, 192, 192, 768, 768},
@@ -87,6 +87,14 @@ inline const Shape *find_shape(const char *name) {
 class Tree {
   public:
     explicit Tree(const Shape &s) : s_(s) {
+        // A front with fewer rows than columns would have a rank-deficient
+        // R, whose |R_jj| are rounding noise: the checksum would not check.
+        if (s.depth < 0 || s.fanout < 1 || s.npiv < 1 || s.cb < 1 || s.inner < 1 ||
+            s.own < s.npiv + s.cb) {
+            std::fprintf(stderr, "spqr::Tree: shape %s is invalid (needs own >= npiv + cb)\n",
+                         s.name);
+            std::abort();
+        }
         long count = 1, level = 1;
         for (int d = 0; d < s.depth; ++d) count += level *= s.fanout;
         nodes_ = static_cast<int>(count);
