@@ -24,7 +24,8 @@
 # markers in the file yet is appended at the end, under a heading, for its
 # author to move and describe. "missed" is recomputed from the whole
 # file's tables after the update.
-# Environment: BENCH_ONLY="NAME ..." regenerates only those blocks (e.g.
+# Environment: BENCH_PERF_MD=FILE updates FILE instead (tests/
+# check_perf_blocks.sh); BENCH_ONLY="NAME ..." regenerates only those blocks (e.g.
 # BENCH_ONLY="bench_spqr-w2 bench_spqr-w4"); BENCH_ROUNDS (default 15) is
 # passed through to the binaries; BENCH_COMPOSE_ROUNDS (default 5), and
 # BENCH_SPQR_ROUNDS (default 5): rounds of bench_compose.sh and
@@ -34,7 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "${1:-$root/build/bench}" && pwd)
 bench=$build/benchmarks
-out=$root/docs/perf.md
+out=${BENCH_PERF_MD:-$root/docs/perf.md}
 shopt -s nullglob
 only=${BENCH_ONLY:-}
 wanted() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
