@@ -53,7 +53,7 @@
 namespace running_sampler {
 
 // Reads a small /proc file into buf; false if it is gone (thread exited).
-bool read_proc(const std::string &path, char *buf, size_t size) {
+inline bool read_proc(const std::string &path, char *buf, size_t size) {
     FILE *f = std::fopen(path.c_str(), "r");
     if (!f) return false;
     size_t len = std::fread(buf, 1, size - 1, f);
@@ -65,7 +65,7 @@ bool read_proc(const std::string &path, char *buf, size_t size) {
 // Where thread `tid` is now, to name a thread that should not have run:
 // " at LIB+0xOFFSET" of the user-space pc of the system call it sleeps in
 // (/proc/.../syscall; resolve with addr2line -e LIB OFFSET), or " running".
-std::string where(int tid) {
+inline std::string where(int tid) {
     char buf[256];
     if (!read_proc("/proc/self/task/" + std::to_string(tid) + "/syscall", buf, sizeof buf))
         return "";
