@@ -39,12 +39,6 @@ std::atomic<void *> g_next_lock{nullptr}, g_next_trylock{nullptr},
 std::atomic<int> g_next_id{1};
 __attribute__((tls_model("initial-exec"))) thread_local int tl_id = 0;
 
-// The caller's owner id: nonzero, unique per thread (per context).
-int owner_id() {
-    if (tl_id == 0) tl_id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-    return tl_id;
-}
-
 int kind_of(const pthread_mutex_t *m) {
     return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & ~kElisionBits;
 }
@@ -78,6 +72,11 @@ int relock_by_holder(pthread_mutex_t *m, int kind, int self, bool trying) {
 }
 
 }  // namespace
+
+int owner_id() {
+    if (tl_id == 0) tl_id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    return tl_id;
+}
 
 bool mutex_ours(const pthread_mutex_t *m) {
     int k = kind_of(m);
