@@ -464,10 +464,5 @@ const named_checks::Check kChecks[] = {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (!named_checks::one_argument(argc, argv)) return 2;
-    if (expect_lithe() && !lithe_num_harts) {
-        std::fprintf(stderr, "FAIL: EXPECT_LITHE=1 but lithe is not loaded\n");
-        return 1;
-    }
-    return named_checks::run(kChecks, argv[1]);
+    return pthread_test::checks_main(kChecks, argc, argv);
 }

@@ -14,6 +14,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "named_checks.hpp"
+
 extern "C" {
 int lithe_num_harts(void) __attribute__((weak));
 void *lithe_context_self(void) __attribute__((weak));
@@ -93,5 +95,17 @@ class Watchdog {
     static inline std::atomic<long long> deadline_ms_{0};
     static inline const char *what_ = "";
 };
+
+// The main of a named-checks program (named_checks.hpp) run with and
+// without the adapter.
+template <size_t N>
+int checks_main(const named_checks::Check (&checks)[N], int argc, char **argv) {
+    if (!named_checks::one_argument(argc, argv)) return 2;
+    if (expect_lithe() && !lithe_num_harts) {
+        std::fprintf(stderr, "FAIL: EXPECT_LITHE=1 but lithe is not loaded\n");
+        return 1;
+    }
+    return named_checks::run(checks, argv[1]);
+}
 
 }  // namespace pthread_test

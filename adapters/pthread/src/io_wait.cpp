@@ -87,11 +87,9 @@ IoCall::Next IoCall::wait() {
         errno = EAGAIN;
         return Next::kFail;
     }
-    int w = wait_fd_until(fd_, events_, deadline_);
-    if (w >= 0) return Next::kRetry;  // ready, or timed out: one more try
-    if (w == -EPERM) return Next::kPlain;  // epoll cannot watch it
-    errno = -w;
-    return Next::kFail;
+    // Ready, or timed out: one more try. An fd parlib cannot watch (epoll
+    // refuses it, a number past parlib's table): the plain call.
+    return wait_fd_until(fd_, events_, deadline_) >= 0 ? Next::kRetry : Next::kPlain;
 }
 
 bool IoCall::stops_after_partial() {

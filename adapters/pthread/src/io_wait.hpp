@@ -13,7 +13,7 @@
 //     (SO_RCVTIMEO / SO_SNDTIMEO) passes, then try again.
 // So the fast path (data is there) costs one fstat (classify()) on top of
 // the call itself, and the checks above are paid only by calls that wait.
-// Fds epoll cannot watch (EPERM) get the plain call. errno is as the libc
+// Fds parlib cannot watch (epoll's EPERM, ...) get the plain call. errno is as the libc
 // call leaves it: restored when the call succeeds after a failed attempt.
 //
 // EINTR: a context's wait is never interrupted (signals are not delivered
@@ -94,7 +94,7 @@ class IoCall {
     int saved_errno() const { return saved_errno_; }
 
   private:
-    enum class Next { kRetry, kPlain, kFail };
+    enum class Next { kRetry, kPlain, kFail };  // kFail: errno is set
 
     // After EAGAIN: what a blocking call does (see the top).
     Next wait();
