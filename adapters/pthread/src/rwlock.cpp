@@ -138,10 +138,15 @@ int lock(pthread_rwlock_t *rw, bool write, const struct timespec *abstime,
             break;
         }
     }
-    if (write && __atomic_sub_fetch(writers_waiting(rw), 1, __ATOMIC_SEQ_CST) == 0 &&
-        rc != 0 && writer_preferring(rw))
-        release(rw);  // readers that waited for this writer may go in
-    __atomic_fetch_sub(waiters(rw), 1, __ATOMIC_SEQ_CST);
+    if (write) {
+        uint32_t left = __atomic_sub_fetch(writers_waiting(rw), 1, __ATOMIC_SEQ_CST);
+        check_invariant(left != UINT32_MAX, "pthread_rwlock_wrlock: waiting "
+                                            "writers count underflowed");
+        if (left == 0 && rc != 0 && writer_preferring(rw))
+            release(rw);  // readers that waited for this writer may go in
+    }
+    uint32_t before = __atomic_fetch_sub(waiters(rw), 1, __ATOMIC_SEQ_CST);
+    check_invariant(before != 0, "pthread_rwlock_*lock: waiter count underflowed");
     return rc;
 }
 

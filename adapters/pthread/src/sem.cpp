@@ -88,7 +88,9 @@ int wait(sem_t *sem, const struct timespec *abstime, clockid_t clock) {
             break;
         }
     }
-    __atomic_fetch_sub(&s->data, kOneWaiter, __ATOMIC_RELAXED);
+    uint64_t before = __atomic_fetch_sub(&s->data, kOneWaiter, __ATOMIC_RELAXED);
+    check_invariant((before >> 32) != 0, "sem_wait: the semaphore's waiter count "
+                                         "underflowed (corrupted or not sem_init'ed?)");
     if (rc == 0) return 0;
     errno = rc;
     return -1;

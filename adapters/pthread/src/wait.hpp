@@ -30,6 +30,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace lithe_pthread {
 
@@ -54,6 +56,20 @@ struct Deadline {
 
 inline bool valid_timespec(const struct timespec *t) {
     return t && t->tv_nsec >= 0 && t->tv_nsec < 1'000'000'000;
+}
+
+// An invariant of an object the adapter implements (LITHE_ASSERTS builds):
+// aborts with `what` (naming the call) when it does not hold.
+inline void check_invariant(bool ok, const char *what) {
+#if defined(LITHE_ASSERTS) && LITHE_ASSERTS
+    if (!ok) {
+        std::fprintf(stderr, "liblithe_pthread: %s\n", what);
+        std::abort();
+    }
+#else
+    (void)ok;
+    (void)what;
+#endif
 }
 
 // May the caller sleep in parlib's futex table?
