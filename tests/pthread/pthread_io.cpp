@@ -634,6 +634,7 @@ bool blocked_do_not_hold_harts(const Blocking &b) {
     for (int i = 0; i < kBlocked; ++i)
         ts.push_back(spawn([&, i] {
             entered.fetch_add(1);
+            if (expect_lithe() && !on_lithe_now()) bad.fetch_add(1);  // else vacuous
             if (!b.block(i)) bad.fetch_add(1);
             returned.fetch_add(1);
         }));
