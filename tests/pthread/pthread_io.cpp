@@ -23,10 +23,10 @@
 //   rwlock        pthread_rwlock_* semantics (EBUSY, EDEADLK, ETIMEDOUT,
 //                 EINVAL, readers vs writers, writer preference, shared)
 //   harts_*       more threads than harts blocked in read (pipes), recv,
-//                 accept, poll, epoll_wait, write (a full pipe), sem_wait
-//                 or pthread_rwlock_rdlock, and a compute thread must still
-//                 finish before any of them is released: blocked threads
-//                 do not hold harts. On the adapter before session 10 the
+//                 accept, poll, epoll_wait, write (a full pipe), sem_wait,
+//                 pthread_rwlock_rdlock or std::shared_mutex::lock_shared,
+//                 and a compute thread must still finish before any of
+//                 them is released: blocked threads do not hold harts. On the adapter before session 10 the
 //                 blocked threads held every hart, which hung: the
 //                 watchdog turns that into a failure.
 //   stress        a ring of threads passing 1 KiB tokens over small pipes
@@ -55,6 +55,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <shared_mutex>
 #include <vector>
 
 #include "named_checks.hpp"
@@ -786,6 +787,22 @@ bool harts_rwlock() {
          }});
 }
 
+// std::shared_mutex is libstdc++'s wrapper of pthread_rwlock_t.
+bool harts_shared_mutex() {
+    std::shared_mutex sm;
+    sm.lock();
+    return blocked_do_not_hold_harts(
+        {"harts_shared_mutex",
+         [&](int) {
+             sm.lock_shared();
+             sm.unlock_shared();
+             return true;
+         },
+         [&](int i) {
+             if (i == 0) sm.unlock();
+         }});
+}
+
 // --- stress ---
 constexpr int kRing = 12, kTokens = 6, kHops = 200, kPool = 2;
 
@@ -942,6 +959,7 @@ const named_checks::Check kChecks[] = {
     {"harts_epoll", harts_epoll},
     {"harts_sem", harts_sem},
     {"harts_rwlock", harts_rwlock},
+    {"harts_shared_mutex", harts_shared_mutex},
     {"stress", stress},
 };
 
