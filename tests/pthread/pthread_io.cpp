@@ -23,7 +23,7 @@
 //   rwlock        pthread_rwlock_* semantics (EBUSY, EDEADLK, ETIMEDOUT,
 //                 EINVAL, readers vs writers, writer preference, shared)
 //   harts_*       more threads than harts blocked in read (pipes), recv,
-//                 accept, poll, epoll_wait, write (a full pipe), sem_wait,
+//                 accept (on a listener each, or all on one), poll, epoll_wait, write (a full pipe), sem_wait,
 //                 pthread_rwlock_rdlock or std::shared_mutex::lock_shared,
 //                 and a compute thread must still finish before any of
 //                 them is released: blocked threads do not hold harts. On the adapter before session 10 the
@@ -33,6 +33,7 @@
 //                 and sockets (blocked readers and writers), with random
 //                 semaphore, rwlock and poll use on the way (STRESS_SEED)
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -41,6 +42,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -731,6 +733,58 @@ bool harts_accept() {
     return ok;
 }
 
+// The threads of the process asleep in accept or accept4 (their
+// /proc/self/task/T/syscall starts with its number; a running thread's
+// says "running").
+int threads_in_accept() {
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    while (struct dirent *e = readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        char path[300];
+        std::snprintf(path, sizeof path, "/proc/self/task/%s/syscall", e->d_name);
+        FILE *f = std::fopen(path, "r");
+        if (!f) continue;
+        long nr = -1;
+        if (std::fscanf(f, "%ld", &nr) == 1 && (nr == SYS_accept || nr == SYS_accept4)) ++n;
+        std::fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+// All of them accept on one blocking listener: each connection wakes every
+// waiter, and only one may go on to accept (the others would block their
+// harts in the kernel's accept).
+bool harts_accept_shared() {
+    int in_kernel_accept = 0;
+    struct sockaddr_un a;
+    socklen_t al;
+    int l = unix_listener("shared", &a, &al);
+    CHECK(l >= 0);
+    std::vector<int> conns;
+    bool ok = blocked_do_not_hold_harts(
+        {"harts_accept_shared",
+         [&](int) {
+             int s = accept(l, nullptr, nullptr);
+             if (s < 0) return false;
+             close(s);
+             return true;
+         },
+         [&](int) {
+             conns.push_back(unix_connect(a, al));
+             usleep(2000);  // the woken acceptors race, if they do
+             if (expect_lithe()) in_kernel_accept += threads_in_accept();
+         }});
+    for (int fd : conns) close(fd);
+    close(l);
+    if (in_kernel_accept)
+        std::fprintf(stderr, "harts_accept_shared: %d times a thread sat in the "
+                             "kernel's accept\n", in_kernel_accept);
+    return ok && in_kernel_accept == 0;
+}
+
 bool harts_poll() {
     std::vector<std::array<int, 2>> p(kBlocked);
     for (auto &x : p) CHECK(pipe(x.data()) == 0);
@@ -955,6 +1009,7 @@ const named_checks::Check kChecks[] = {
     {"harts_write_pipe", harts_write_pipe},
     {"harts_recv", harts_recv},
     {"harts_accept", harts_accept},
+    {"harts_accept_shared", harts_accept_shared},
     {"harts_poll", harts_poll},
     {"harts_epoll", harts_epoll},
     {"harts_sem", harts_sem},

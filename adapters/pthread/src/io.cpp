@@ -14,9 +14,10 @@
 //                    no fstat: on a non-socket the attempt fails as the
 //                    plain call would (ENOTSOCK).
 //   accept, accept4  no per-call "don't wait" exists: poll, then the plain
-//                    call (two contexts racing for one connection on a
-//                    blocking listener: the loser blocks its hart until the
-//                    next one, docs/pthread.md).
+//                    call; contexts accepting on one listener take turns
+//                    (fd_turn.hpp), else every waiter would be woken by a
+//                    connection and all but one would block their harts
+//                    in the kernel's accept.
 //   connect          O_NONBLOCK set around the connect() call only, then a
 //                    wait for POLLOUT bounded by SO_SNDTIMEO (EINPROGRESS
 //                    when it passes, as the kernel's) and SO_ERROR.
@@ -40,6 +41,7 @@
 #include <cerrno>
 
 #include "../../common/next_symbol.hpp"
+#include "fd_turn.hpp"
 #include "internal_caller.hpp"
 #include "io_wait.hpp"
 
@@ -168,12 +170,24 @@ ssize_t ctx_sendto(int fd, const void *buf, size_t n, int flags,
         });
 }
 
+// Contexts accepting on one blocking listener take turns (fd_turn.hpp);
+// on an O_NONBLOCK one (or a bad fd) the plain call is the answer.
 int ctx_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags,
                 const void *caller) {
+    auto plain = [&] { return next_accept4(fd, addr, len, flags); };
+    int saved = errno;
+    int fl = fcntl(fd, F_GETFL);
+    errno = saved;
+    if (fl < 0 || (fl & O_NONBLOCK)) return plain();
     IoCall call(fd, POLLIN, SO_RCVTIMEO, caller);
     call.polled();
     call.listening_only();
-    auto plain = [&] { return next_accept4(fd, addr, len, flags); };
+    FdTurn turn(fd);
+    const int64_t deadline = call.deadline();
+    if (!turn.take({deadline != kNever, CLOCK_MONOTONIC, deadline})) {
+        errno = EAGAIN;  // SO_RCVTIMEO passed while others had the turn
+        return -1;
+    }
     return static_cast<int>(call.run(plain, plain));
 }
 

@@ -81,7 +81,7 @@ IoCall::Next IoCall::wait() {
         }
         if (called_by_lithe(caller_) || (listening_ && !listening(fd_)))
             return Next::kPlain;
-        if (timeo_) deadline_ = socket_deadline(fd_, timeo_);
+        deadline();
     }
     if (timeout_us(deadline_) == 0) {  // the socket's timeout passed: the kernel says EAGAIN
         errno = EAGAIN;
@@ -90,6 +90,14 @@ IoCall::Next IoCall::wait() {
     // Ready, or timed out: one more try. An fd parlib cannot watch (epoll
     // refuses it, a number past parlib's table): the plain call.
     return wait_fd_until(fd_, events_, deadline_) >= 0 ? Next::kRetry : Next::kPlain;
+}
+
+int64_t IoCall::deadline() {
+    if (!deadline_known_) {
+        deadline_known_ = true;
+        if (timeo_) deadline_ = socket_deadline(fd_, timeo_);
+    }
+    return deadline_;
 }
 
 bool IoCall::stops_after_partial() {

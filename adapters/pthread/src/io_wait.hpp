@@ -92,6 +92,9 @@ class IoCall {
     // O_NONBLOCK fd). Restores errno.
     bool stops_after_partial();
     int saved_errno() const { return saved_errno_; }
+    // The call's deadline (CLOCK_MONOTONIC ns, kNever if none): the
+    // socket's timeout from the first time it is asked for.
+    int64_t deadline();
 
   private:
     enum class Next { kRetry, kPlain, kFail };  // kFail: errno is set
@@ -117,6 +120,7 @@ class IoCall {
     int saved_errno_;
     bool polled_ = false, rwf_ = false, listening_ = false;
     bool decided_ = false;  // the first wait() made its checks
+    bool deadline_known_ = false;
     int64_t deadline_ = kNever;
 };
 

@@ -95,4 +95,21 @@ inline int wait_word(uint32_t *word, uint32_t val, const Deadline &d) {
     return 0;
 }
 
+// The classic futex lock on a word (0 free, 1 held, 2 held and maybe
+// waited for), for mutexes (mutex.cpp) and fd turns (fd_turn.cpp).
+inline bool try_lock_word(uint32_t *word) {
+    uint32_t expect = 0;
+    return __atomic_compare_exchange_n(word, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
+// After try_lock_word failed: waits for the word; 0 or ETIMEDOUT.
+inline int lock_word_contended(uint32_t *word, const Deadline &d) {
+    while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+        if (wait_word(word, 2, d) == ETIMEDOUT) return ETIMEDOUT;
+    return 0;
+}
+inline void unlock_word(uint32_t *word) {
+    if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) == 2) uth_futex_wake(word, 1);
+}
+
 }  // namespace lithe_pthread
