@@ -23,12 +23,14 @@
 //   rwlock        pthread_rwlock_* semantics (EBUSY, EDEADLK, ETIMEDOUT,
 //                 EINVAL, readers vs writers, writer preference, shared)
 //   harts_*       more threads than harts blocked in read (pipes), recv,
-//                 accept (on a listener each, or all on one), poll, epoll_wait, write (a full pipe), sem_wait,
+//                 accept (on a listener each, or all on one), poll,
+//                 epoll_wait, write (a full pipe), sem_wait,
 //                 pthread_rwlock_rdlock or std::shared_mutex::lock_shared,
 //                 and a compute thread must still finish before any of
-//                 them is released: blocked threads do not hold harts. On the adapter before session 10 the
-//                 blocked threads held every hart, which hung: the
-//                 watchdog turns that into a failure.
+//                 them is released: blocked threads do not hold harts. On
+//                 the adapter before session 10 the blocked threads held
+//                 every hart, which hung: the watchdog turns that into a
+//                 failure.
 //   stress        a ring of threads passing 1 KiB tokens over small pipes
 //                 and sockets (blocked readers and writers), with random
 //                 semaphore, rwlock and poll use on the way (STRESS_SEED)

@@ -83,8 +83,8 @@ IoCall::Next IoCall::wait() {
             return Next::kPlain;
         deadline();
     }
-    if (timeout_us(deadline_) == 0) {  // the socket's timeout passed: the kernel says EAGAIN
-        errno = EAGAIN;
+    if (timeout_us(deadline_) == 0) {  // the socket's timeout passed:
+        errno = EAGAIN;                 // the kernel says EAGAIN
         return Next::kFail;
     }
     // Ready, or timed out: one more try. An fd parlib cannot watch (epoll

@@ -13,8 +13,9 @@
 //     (SO_RCVTIMEO / SO_SNDTIMEO) passes, then try again.
 // So the fast path (data is there) costs one fstat (classify()) on top of
 // the call itself, and the checks above are paid only by calls that wait.
-// Fds parlib cannot watch (epoll's EPERM, ...) get the plain call. errno is as the libc
-// call leaves it: restored when the call succeeds after a failed attempt.
+// Fds parlib cannot watch (epoll's EPERM, ...) get the plain call. errno
+// is as the libc call leaves it: restored when the call succeeds after a
+// failed attempt.
 //
 // EINTR: a context's wait is never interrupted (signals are not delivered
 // to contexts: docs/pthread.md), so these calls behave as if every handler

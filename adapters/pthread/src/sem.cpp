@@ -6,8 +6,9 @@
 // The semaphore lives in glibc's layout (struct new_sem, 64-bit atomics):
 // `data` holds the value in its low 32 bits and the number of waiters in
 // its high 32 bits; `private` is 0 for a process-private semaphore and
-// FUTEX_PRIVATE_FLAG (glibc's LLL_SHARED, 128) for a process-shared one. sem_init and sem_destroy stay
-// glibc's (init writes that layout; destroy does nothing). Process-shared
+// FUTEX_PRIVATE_FLAG (glibc's LLL_SHARED, 128) for a process-shared one.
+// sem_init and sem_destroy stay glibc's (init writes that layout; destroy
+// does nothing). Process-shared
 // semaphores (sem_init with pshared != 0, sem_open) go to glibc for every
 // caller, so each semaphore follows exactly one protocol; a context
 // waiting on one blocks its hart (docs/pthread.md).
