@@ -14,7 +14,8 @@
 //                 close (0, EPIPE), ENOTSOCK, datagrams
 //   io_accept     accept/accept4/connect: unix and TCP, SOCK_CLOEXEC,
 //                 SO_RCVTIMEO, O_NONBLOCK, EINVAL, ENOTSOCK, ECONNREFUSED,
-//                 ENOENT
+//                 ENOENT, a connect waiting for room in a full unix backlog
+//                 (and SO_SNDTIMEO: EAGAIN)
 //   io_poll       poll/__poll_chk/epoll_wait: which fd woke, timeouts, a
 //                 pollfd-less poll as a sleep, POLLNVAL, one fd twice with
 //                 different events, POLLHUP, EBADF, EINVAL
@@ -366,6 +367,38 @@ bool io_accept() {
     close(p[0]);
     close(p[1]);
 
+    // A full unix backlog: a blocking connect waits until an accept makes
+    // room (or SO_SNDTIMEO passes: EAGAIN).
+    l = unix_listener("backlog", &a, &alen);
+    CHECK(l >= 0);
+    std::vector<int> queued;
+    for (;;) {
+        int q = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (connect(q, reinterpret_cast<struct sockaddr *>(&a), alen) != 0) {
+            CHECK(errno == EAGAIN);
+            close(q);
+            break;
+        }
+        queued.push_back(q);
+    }
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    set_timeout(c, SO_SNDTIMEO, 30'000);
+    t0 = monotonic_ms();
+    CHECK(fails_with(connect(c, reinterpret_cast<struct sockaddr *>(&a), alen), EAGAIN));
+    CHECK(monotonic_ms() - t0 >= 25);
+    set_timeout(c, SO_SNDTIMEO, 0);
+    int took = -1;
+    w = later(20, [&] { took = accept(l, nullptr, nullptr); });
+    t0 = monotonic_ms();
+    CHECK(connect(c, reinterpret_cast<struct sockaddr *>(&a), alen) == 0);
+    CHECK(monotonic_ms() - t0 >= 15);  // it waited for the accept
+    join(w);
+    CHECK(took >= 0);
+    for (int fd : queued) close(fd);
+    close(took);
+    close(c);
+    close(l);
+
     // TCP on loopback: a blocking connect, an accept in another thread.
     int tl = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in in{};
@@ -381,7 +414,7 @@ bool io_accept() {
         socklen_t pl = sizeof peer;
         accepted = accept(tl, reinterpret_cast<struct sockaddr *>(&peer), &pl);
     });
-    int c = socket(AF_INET, SOCK_STREAM, 0);
+    c = socket(AF_INET, SOCK_STREAM, 0);
     errno = 4321;
     CHECK(connect(c, reinterpret_cast<struct sockaddr *>(&in), inlen) == 0);
     CHECK(errno == 4321);
