@@ -19,6 +19,8 @@
 //   io_poll       poll/__poll_chk/epoll_wait: which fd woke, timeouts, a
 //                 pollfd-less poll as a sleep, POLLNVAL, one fd twice with
 //                 different events, POLLHUP, EBADF, EINVAL
+//   io_fork_child poll and read in the child of a fork (one kernel thread,
+//                 no vcores) are the kernel's
 //   sem           sem_* semantics (EAGAIN, ETIMEDOUT, EINVAL first,
 //                 EOVERFLOW, counting, process-shared via glibc)
 //   rwlock        pthread_rwlock_* semantics (EBUSY, EDEADLK, ETIMEDOUT,
@@ -47,6 +49,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -494,6 +497,36 @@ bool io_poll() {
     CHECK(fails_with(epoll_wait(ep, out, 0, 10), EINVAL));
     for (int fd : {ep, a[0], a[1], b[0], sv[0], sv[1]}) close(fd);
     return true;
+}
+
+// --- io_fork_child ---
+// The child of a fork has one kernel thread and no vcores: its reads and
+// polls must be the kernel's (a context's wait would never end there).
+bool io_fork_child() {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        char buf[8];
+        struct pollfd f = {p[0], POLLIN, 0};
+        bool ok = poll(&f, 1, 5000) == 1 && read(p[0], buf, sizeof buf) == 2 &&
+                  std::memcmp(buf, "ok", 2) == 0;
+        _exit(ok ? 0 : 1);
+    }
+    usleep(20'000);  // the child is in poll by now
+    CHECK(write(p[1], "ok", 2) == 2);
+    int status = -1;
+    for (int i = 0; i < 1000 && waitpid(child, &status, WNOHANG) == 0; ++i) usleep(10'000);
+    if (waitpid(child, &status, WNOHANG) == 0) {
+        kill(child, SIGKILL);  // hung: reap it and fail
+        waitpid(child, &status, 0);
+        std::fprintf(stderr, "io_fork_child: the child hung in poll/read\n");
+        return false;
+    }
+    close(p[0]);
+    close(p[1]);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 // --- sem ---
@@ -1030,6 +1063,7 @@ bool io_pipe_t() { return in_main_and_thread(io_pipe); }
 bool io_socket_t() { return in_main_and_thread(io_socket); }
 bool io_accept_t() { return in_main_and_thread(io_accept); }
 bool io_poll_t() { return in_main_and_thread(io_poll); }
+bool io_fork_child_t() { return in_main_and_thread(io_fork_child); }
 bool sem_t_() { return in_main_and_thread(sem); }
 bool rwlock_t() { return in_main_and_thread(rwlock); }
 
@@ -1038,6 +1072,7 @@ const named_checks::Check kChecks[] = {
     {"io_socket", io_socket_t},
     {"io_accept", io_accept_t},
     {"io_poll", io_poll_t},
+    {"io_fork_child", io_fork_child_t},
     {"sem", sem_t_},
     {"rwlock", rwlock_t},
     {"harts_read_pipe", harts_read_pipe},
