@@ -25,7 +25,6 @@
 //                     of 127 threads, 64 leaves)
 //   exit_running      main returns while 4 threads still spin: the process
 //                     ends (exit status 0), as with kernel threads
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -40,45 +39,15 @@
 #include <vector>
 
 #include "named_checks.hpp"
-
-extern "C" {
-int lithe_num_harts(void) __attribute__((weak));
-void *lithe_context_self(void) __attribute__((weak));
-}
+#include "pthread_test_support.hpp"
 
 namespace {
 
-bool expect_lithe() {
-    const char *e = std::getenv("EXPECT_LITHE");
-    return e && std::strcmp(e, "1") == 0;
-}
-
-// `base` plus `ns` nanoseconds (ns < 1 s), normalised.
-struct timespec plus_ns(struct timespec base, long ns) {
-    base.tv_nsec += ns;
-    if (base.tv_nsec >= 1'000'000'000) {
-        base.tv_nsec -= 1'000'000'000;
-        ++base.tv_sec;
-    }
-    return base;
-}
-
-// CLOCK_REALTIME now plus `ns` (the clock pthread's timed calls use).
-struct timespec realtime_in(long ns) {
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return plus_ns(t, ns);
-}
-
-bool on_lithe_now() { return lithe_context_self && lithe_context_self() != nullptr; }
-
-// libc's own pthread_create: a real kernel thread whatever is interposed.
-int kernel_thread(pthread_t *t, void *(*fn)(void *), void *arg) {
-    static auto create = reinterpret_cast<int (*)(pthread_t *, const pthread_attr_t *,
-                                                  void *(*)(void *), void *)>(
-        dlsym(dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD), "pthread_create"));
-    return create(t, nullptr, fn, arg);
-}
+using pthread_test::expect_lithe;
+using pthread_test::kernel_thread;
+using pthread_test::on_lithe_now;
+using pthread_test::plus_ns;
+using pthread_test::realtime_in;
 
 pid_t tid() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
@@ -495,10 +464,5 @@ const named_checks::Check kChecks[] = {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (!named_checks::one_argument(argc, argv)) return 2;
-    if (expect_lithe() && !lithe_num_harts) {
-        std::fprintf(stderr, "FAIL: EXPECT_LITHE=1 but lithe is not loaded\n");
-        return 1;
-    }
-    return named_checks::run(kChecks, argv[1]);
+    return pthread_test::checks_main(kChecks, argc, argv);
 }

@@ -39,12 +39,6 @@ std::atomic<void *> g_next_lock{nullptr}, g_next_trylock{nullptr},
 std::atomic<int> g_next_id{1};
 __attribute__((tls_model("initial-exec"))) thread_local int tl_id = 0;
 
-// The caller's owner id: nonzero, unique per thread (per context).
-int owner_id() {
-    if (tl_id == 0) tl_id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-    return tl_id;
-}
-
 int kind_of(const pthread_mutex_t *m) {
     return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED) & ~kElisionBits;
 }
@@ -53,11 +47,7 @@ uint32_t *word(pthread_mutex_t *m) {
     return reinterpret_cast<uint32_t *>(&m->__data.__lock);
 }
 
-bool try_take(pthread_mutex_t *m) {
-    uint32_t expect = 0;
-    return __atomic_compare_exchange_n(word(m), &expect, 1, false,
-                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
-}
+bool try_take(pthread_mutex_t *m) { return try_lock_word(word(m)); }
 
 void set_held(pthread_mutex_t *m, int self) {
     m->__data.__owner = self;
@@ -79,6 +69,11 @@ int relock_by_holder(pthread_mutex_t *m, int kind, int self, bool trying) {
 
 }  // namespace
 
+int owner_id() {
+    if (tl_id == 0) tl_id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+    return tl_id;
+}
+
 bool mutex_ours(const pthread_mutex_t *m) {
     int k = kind_of(m);
     return k >= 0 && (k & ~kKindMask) == 0;
@@ -94,8 +89,7 @@ int mutex_lock(pthread_mutex_t *m, const struct timespec *abstime,
             if (!valid_timespec(abstime)) return EINVAL;
             d = Deadline::at(clock, *abstime);
         }
-        while (__atomic_exchange_n(word(m), 2, __ATOMIC_ACQUIRE) != 0)
-            if (wait_word(word(m), 2, d) == ETIMEDOUT) return ETIMEDOUT;
+        if (lock_word_contended(word(m), d) == ETIMEDOUT) return ETIMEDOUT;
     }
     set_held(m, self);
     return 0;
@@ -112,8 +106,7 @@ int mutex_unlock(pthread_mutex_t *m) {
     m->__data.__owner = 0;
     m->__data.__count = 0;
     --m->__data.__nusers;
-    if (__atomic_exchange_n(word(m), 0, __ATOMIC_RELEASE) == 2)
-        uth_futex_wake(word(m), 1);
+    unlock_word(word(m));
     return 0;
 }
 

@@ -20,6 +20,10 @@
 
 namespace lithe_pthread {
 
+// The caller's owner id: nonzero, unique per thread (per context, since it
+// is kept in TLS). Also the write owner of the adapter's rwlocks.
+int owner_id();
+
 // Is `m` of a kind the adapter implements?
 bool mutex_ours(const pthread_mutex_t *m);
 // For a mutex of ours: pthread_mutex_lock (with `d`: timedlock) and

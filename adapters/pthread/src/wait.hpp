@@ -30,6 +30,8 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace lithe_pthread {
 
@@ -56,6 +58,20 @@ inline bool valid_timespec(const struct timespec *t) {
     return t && t->tv_nsec >= 0 && t->tv_nsec < 1'000'000'000;
 }
 
+// An invariant of an object the adapter implements (LITHE_ASSERTS builds):
+// aborts with `what` (naming the call) when it does not hold.
+inline void check_invariant(bool ok, const char *what) {
+#if defined(LITHE_ASSERTS) && LITHE_ASSERTS
+    if (!ok) {
+        std::fprintf(stderr, "liblithe_pthread: %s\n", what);
+        std::abort();
+    }
+#else
+    (void)ok;
+    (void)what;
+#endif
+}
+
 // May the caller sleep in parlib's futex table?
 inline bool can_futex_wait() {
     if (in_vcore_context()) return false;
@@ -77,6 +93,23 @@ inline int wait_word(uint32_t *word, uint32_t val, const Deadline &d) {
         syscall(SYS_sched_yield);
     }
     return 0;
+}
+
+// The classic futex lock on a word (0 free, 1 held, 2 held and maybe
+// waited for), for mutexes (mutex.cpp) and fd turns (fd_turn.cpp).
+inline bool try_lock_word(uint32_t *word) {
+    uint32_t expect = 0;
+    return __atomic_compare_exchange_n(word, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
+}
+// After try_lock_word failed: waits for the word; 0 or ETIMEDOUT.
+inline int lock_word_contended(uint32_t *word, const Deadline &d) {
+    while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+        if (wait_word(word, 2, d) == ETIMEDOUT) return ETIMEDOUT;
+    return 0;
+}
+inline void unlock_word(uint32_t *word) {
+    if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) == 2) uth_futex_wake(word, 1);
 }
 
 }  // namespace lithe_pthread

@@ -1,0 +1,145 @@
+// io_wait.hpp: how an interposed blocking I/O call (io.cpp, poll.cpp) made
+// by a lithe context waits for its fd without holding the hart.
+//
+// An IoCall is one such call in progress. The interposer first makes the
+// operation without blocking (RWF_NOWAIT, MSG_DONTWAIT, or a zero-timeout
+// poll followed by the plain call for fds that have no per-call "don't
+// wait"). Only when that says "would block" (EAGAIN) does IoCall decide,
+// once per call, what a blocking call would do:
+//   - the fd is O_NONBLOCK: the plain call would have said EAGAIN: say it;
+//   - the caller is lithe itself (internal_caller.hpp): make the plain call;
+//   - else wait with parlib's uth_wait_fd (the context blocks; its hart
+//     runs other work) until the fd is ready or the socket's timeout
+//     (SO_RCVTIMEO / SO_SNDTIMEO) passes, then try again.
+// So the fast path (data is there) costs one fstat (classify()) on top of
+// the call itself, and the checks above are paid only by calls that wait.
+// Fds parlib cannot watch (epoll's EPERM, ...) get the plain call. errno
+// is as the libc call leaves it: restored when the call succeeds after a
+// failed attempt.
+//
+// EINTR: a context's wait is never interrupted (signals are not delivered
+// to contexts: docs/pthread.md), so these calls behave as if every handler
+// had SA_RESTART, and a timed-out socket call says EAGAIN, as the kernel's.
+//
+// Runs in the calling context (may_switch_context() holds); no shared state.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+#include "../../common/may_switch.hpp"
+
+namespace lithe_pthread {
+
+// What an fd's calls need (one fstat). kPlain: regular files, block
+// devices, directories (always "ready", and RWF_NOWAIT on them could make a
+// short read a blocking read would not make) and fds fstat rejects (the
+// plain call reports the error).
+enum class FdClass { kPlain, kSocket, kOther };
+FdClass classify(int fd);
+
+// Set in the child of a fork() (a pthread_atfork handler): the child has
+// one kernel thread and no vcores, no I/O service thread, so nothing would
+// ever wake a context that waited; its calls are the libc calls.
+extern std::atomic<bool> g_forked_child;
+
+// Is the call's caller one that must not block its context here?
+inline bool io_passes_through() {
+    return g_forked_child.load(std::memory_order_relaxed) ||
+           !lithe_adapters::may_switch_context();
+}
+
+// Monotonic deadline in ns; kNever when none.
+constexpr int64_t kNever = INT64_MAX;
+int64_t monotonic_ns();
+int64_t deadline_after_ms(int timeout_ms);  // poll/epoll style: < 0 = none
+
+class IoCall {
+  public:
+    // `events` (POLLIN/POLLOUT) is what the call waits for; `timeo` the
+    // socket option bounding it (SO_RCVTIMEO, SO_SNDTIMEO), 0 for none;
+    // `caller` the interposer's return address.
+    IoCall(int fd, short events, int timeo, const void *caller)
+        : fd_(fd), events_(events), timeo_(timeo), caller_(caller),
+          saved_errno_(errno) {}
+
+    // One operation: `now` makes it without blocking (EAGAIN: would
+    // block); `plain` is the libc call. Returns as the libc call would.
+    template <class Now, class Plain>
+    ssize_t run(Now now, Plain plain) {
+        for (;;) {
+            ssize_t r = polled_ ? poll_then(plain) : now();
+            if (r < 0 && rwf_ && !polled_ && errno == EOPNOTSUPP) {
+                polled_ = true;  // this fd has no RWF_NOWAIT (a tty, ...)
+                continue;
+            }
+            if (r >= 0) errno = saved_errno_;
+            if (r >= 0 || errno != EAGAIN) return r;
+            switch (wait()) {
+                case Next::kRetry: continue;
+                case Next::kPlain: return plain();
+                case Next::kFail: return -1;
+            }
+        }
+    }
+
+    // Use poll-then-plain from the start (calls that have no non-blocking
+    // form: accept).
+    void polled() { polled_ = true; }
+    // `now` is preadv2/pwritev2 with RWF_NOWAIT: EOPNOTSUPP means the fd
+    // does not support it (ttys, some devices), and run() falls back to
+    // poll-then-plain for the rest of the call.
+    void rwf_nowait() { rwf_ = true; }
+    // The call is accept: on an fd that is not a listening socket it fails
+    // at once (the plain call reports why) instead of waiting for POLLIN.
+    void listening_only() { listening_ = true; }
+
+    // After a partial transfer of a call that goes on (write, send,
+    // MSG_WAITALL): true if the plain call would have stopped here (an
+    // O_NONBLOCK fd). Restores errno.
+    bool stops_after_partial();
+    int saved_errno() const { return saved_errno_; }
+    // The call's deadline (CLOCK_MONOTONIC ns, kNever if none): the
+    // socket's timeout from the first time it is asked for.
+    int64_t deadline();
+
+  private:
+    enum class Next { kRetry, kPlain, kFail };  // kFail: errno is set
+
+    // After EAGAIN: what a blocking call does (see the top).
+    Next wait();
+    // A zero-timeout poll; if ready (or the poll fails), the plain call,
+    // else -1 with EAGAIN.
+    template <class Plain>
+    ssize_t poll_then(Plain plain) {
+        if (ready_now() == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        return plain();
+    }
+    int ready_now();  // revents of a zero-timeout poll, or -1
+
+    int fd_;
+    short events_;
+    int timeo_;
+    const void *caller_;
+    int saved_errno_;
+    bool polled_ = false, rwf_ = false, listening_ = false;
+    bool decided_ = false;  // the first wait() made its checks
+    bool deadline_known_ = false;
+    int64_t deadline_ = kNever;
+};
+
+// Blocks the context until `fd` has one of `events` or `deadline` passes:
+// uth_wait_fd's result (the events, 0 when the deadline passed, -errno).
+int wait_fd_until(int fd, short events, int64_t deadline);
+// The socket's SO_RCVTIMEO or SO_SNDTIMEO (`opt`) as a deadline from now.
+int64_t socket_deadline(int fd, int opt);
+// poll's timeout (ms, -1 none) left until `deadline`, rounded up.
+int ms_left(int64_t deadline);
+
+}  // namespace lithe_pthread
