@@ -6,7 +6,9 @@
 // Only a lithe context (not a foreign pthread), not in hart/vcore context,
 // with notifications enabled: a context holding a lithe::SpinLock or a
 // parlib pdr lock, or inside the OpenMP runtime's region start/end, has
-// them disabled and must not switch.
+// them disabled and must not switch. Never in the child of a fork: it has
+// no vcores (vcore_forked_child()), so a context that switched away there
+// would never run again.
 #ifndef LITHE_ADAPTERS_MAY_SWITCH_HPP
 #define LITHE_ADAPTERS_MAY_SWITCH_HPP
 
@@ -17,7 +19,7 @@
 namespace lithe_adapters {
 
 inline bool may_switch_context() {
-    if (in_vcore_context() || !lithe_context_self()) return false;
+    if (vcore_forked_child() || in_vcore_context() || !lithe_context_self()) return false;
     const struct uthread *u = uthread_self();
     return u && u->notif_disabled == 0;
 }

@@ -227,8 +227,24 @@ int vcore_id(void) {
 
 bool in_vcore_context(void) { return tls_vcore && !tls_self; }
 
+// Set once, by the child's pthread_atfork handler (registered before main),
+// never cleared: a fork's child never gets vcores.
+namespace {
+std::atomic<bool> g_forked_child{false};
+__attribute__((constructor)) void watch_fork() {
+    pthread_atfork(nullptr, nullptr,
+                   [] { g_forked_child.store(true, std::memory_order_relaxed); });
+}
+}  // namespace
+
+bool vcore_forked_child(void) { return g_forked_child.load(std::memory_order_relaxed); }
+
 int vcore_request(int n) {
     PARLIB_CHECK(n >= 0, "vcore_request(%d): negative count", n);
+    // A vcore brought online runs the entry: without one it would call null.
+    PARLIB_CHECK(g_vcore_entry != nullptr,
+                 "vcore_request: no vcore entry yet (install a uthread "
+                 "scheduler with uthread_lib_init first)");
     if (vcore_lib_init()) return 0;
     int granted = 0;
     while (granted < n && claim_yielded()) ++granted;

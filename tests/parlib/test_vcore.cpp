@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -495,4 +496,34 @@ TEST_CASE("an interrupt landing in vcore context before a run reaches the "
 TEST_CASE("an interrupt preempts a uthread spinning on libc's sched_yield") {
     fifo::init();
     run_child("child: an interrupt preempts a uthread spinning on sched_yield");
+}
+
+// The adapters make plain kernel calls in the child of a fork because
+// vcore_forked_child() says so (adapters/common/may_switch.hpp): the child
+// has no vcores, so a uthread that blocked there would never run again.
+TEST_CASE("vcore_forked_child is false here and true in a fork's child") {
+    CHECK_FALSE(vcore_forked_child());
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) _exit(vcore_forked_child() ? 0 : 1);
+    int status = -1;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK_FALSE(vcore_forked_child());
+}
+
+// Misuse: a vcore brought online runs the entry the uthread layer installs;
+// without one, vcore_request called a null pointer (SIGSEGV on a vcore).
+TEST_CASE("child: vcore_request before a uthread scheduler is installed", "[.]") {
+    vcore_request(1);
+    usleep(100'000);  // a vcore that came online would crash meanwhile
+}
+
+TEST_CASE("vcore_request without a vcore entry aborts naming the call") {
+    auto r = selfexec::run("child: vcore_request before a uthread scheduler is installed",
+                           {}, 30000);
+    INFO(r.output);
+    CHECK_FALSE(r.timed_out);
+    CHECK(r.signal == SIGABRT);
+    CHECK(r.output.find("vcore_request: no vcore entry") != std::string::npos);
 }

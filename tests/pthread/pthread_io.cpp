@@ -500,8 +500,10 @@ bool io_poll() {
 }
 
 // --- io_fork_child ---
-// The child of a fork has one kernel thread and no vcores: its reads and
-// polls must be the kernel's (a context's wait would never end there).
+// The child of a fork has one kernel thread and no vcores: its reads,
+// polls, sleeps and yields must be the kernel's (a context that blocked or
+// yielded there would never run again; a sleep's parlib alarm failed with
+// "timer_settime: Invalid argument").
 bool io_fork_child() {
     int p[2];
     CHECK(pipe(p) == 0);
@@ -510,7 +512,9 @@ bool io_fork_child() {
     if (child == 0) {
         char buf[8];
         struct pollfd f = {p[0], POLLIN, 0};
-        bool ok = poll(&f, 1, 5000) == 1 && read(p[0], buf, sizeof buf) == 2 &&
+        sched_yield();
+        bool ok = usleep(1000) == 0 && poll(&f, 1, 5000) == 1 &&
+                  read(p[0], buf, sizeof buf) == 2 &&
                   std::memcmp(buf, "ok", 2) == 0;
         _exit(ok ? 0 : 1);
     }
@@ -521,7 +525,7 @@ bool io_fork_child() {
     if (waitpid(child, &status, WNOHANG) == 0) {
         kill(child, SIGKILL);  // hung: reap it and fail
         waitpid(child, &status, 0);
-        std::fprintf(stderr, "io_fork_child: the child hung in poll/read\n");
+        std::fprintf(stderr, "io_fork_child: the child hung in sleep/poll/read\n");
         return false;
     }
     close(p[0]);

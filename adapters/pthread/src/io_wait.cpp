@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -14,15 +13,6 @@
 #include "internal_caller.hpp"
 
 namespace lithe_pthread {
-
-std::atomic<bool> g_forked_child{false};
-
-namespace {
-__attribute__((constructor)) void watch_fork() {
-    pthread_atfork(nullptr, nullptr,
-                   [] { g_forked_child.store(true, std::memory_order_relaxed); });
-}
-}  // namespace
 
 FdClass classify(int fd) {
     struct stat st;

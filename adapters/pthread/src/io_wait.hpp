@@ -26,7 +26,6 @@
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdint>
 
@@ -41,16 +40,10 @@ namespace lithe_pthread {
 enum class FdClass { kPlain, kSocket, kOther };
 FdClass classify(int fd);
 
-// Set in the child of a fork() (a pthread_atfork handler): the child has
-// one kernel thread and no vcores, no I/O service thread, so nothing would
-// ever wake a context that waited; its calls are the libc calls.
-extern std::atomic<bool> g_forked_child;
-
-// Is the call's caller one that must not block its context here?
-inline bool io_passes_through() {
-    return g_forked_child.load(std::memory_order_relaxed) ||
-           !lithe_adapters::may_switch_context();
-}
+// Is the call's caller one that must not block its context here? (In the
+// child of a fork, no one may: no vcores, no I/O service thread would ever
+// wake it; may_switch_context() says no there.)
+inline bool io_passes_through() { return !lithe_adapters::may_switch_context(); }
 
 // Monotonic deadline in ns; kNever when none.
 constexpr int64_t kNever = INT64_MAX;

@@ -43,6 +43,14 @@ int vcore_id(void);
 /* True when the caller runs in vcore context (not in a uthread). */
 bool in_vcore_context(void);
 
+/* True in the child of a fork() of this process: the child has one kernel
+ * thread and no vcores, so nothing would ever run or wake a uthread that
+ * blocked or yielded there. Code that would block or yield a uthread (the
+ * adapters' interposed sleeps, joins, yields and I/O) makes the plain
+ * kernel call instead. Otherwise only exec and _exit are safe in the child,
+ * as in any multi-threaded process. */
+bool vcore_forked_child(void);
+
 /* Asks for `n` more vcores. Each yielded vcore that is brought online starts
  * in the vcore entry. A request that finds no yielded vcore is remembered
  * (at most max_vcores() of them): the next vcore that tries to yield
