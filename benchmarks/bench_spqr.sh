@@ -22,10 +22,11 @@
 # per round (processes interleaved, as bench_compose.sh does); tables show
 # medians over ROUNDS (default BENCH_ROUNDS or 5). A run that takes longer
 # than BENCH_SPQR_TIMEOUT seconds (default 120) is killed and counted as a
-# timeout (lithe's known liveness bug: a TBB task spinning in OpenBLAS's
-# exec_blas while the OpenMP region holding OpenBLAS's buffer never runs
-# again, docs/perf.md "SPQR-like tree"); medians are over the runs that
-# finished. Before the rounds, the front kernels alone (`bench_spqr
+# timeout, so a liveness bug shows in the table instead of stalling it
+# (before the fork-join look-around, lithe runs hung here: a TBB task
+# spinning in OpenBLAS's exec_blas while the OpenMP region holding
+# OpenBLAS's buffer never ran again, docs/perf.md "SPQR-like tree");
+# medians are over the runs that finished. Before the rounds, the front kernels alone (`bench_spqr
 # kernels`) at OMP_NUM_THREADS=1 and =W show how far one call scales.
 set -euo pipefail
 bin_dir=${1:?usage: bench_spqr.sh BIN_DIR DROPIN_DIR [ROUNDS]}
