@@ -9,15 +9,18 @@
 // Record fields are guarded by the record's spinlock, which is taken only in
 // vcore context and on the service thread, never by a running uthread. Lock
 // order: a record's lock, then a vcore's alarm lock (watch_for_stand_in).
+// g_waiters counts linked waiters (changed under their record's lock) so
+// that idle vcores poll epoll only while someone waits (service.hpp).
 //
 // One wait (block_on_fd) of a uthread that blocks on vcore V:
 //   uthread  fills an IoWaiter and calls uthread_yield(io_block)
 //   io_block (vcore context on V) links the waiter, arms epoll, starts the
 //            timeout alarm (delivered to V), reports the uthread blocked
-//   service  on readiness unlinks the matching waiters and sends each its
-//            EV_IO, to V (and has V's timer check that V's uthread does not
-//            sleep in the kernel meanwhile, else a stand-in runs it:
-//            alarm.cpp)
+//   poller   on readiness (the service thread, or an idle vcore spinning
+//            in vcore_yield) unlinks the matching waiters and sends each
+//            its EV_IO, to V (and, unless the poller is V, has V's timer
+//            check that V's uthread does not sleep in the kernel meanwhile,
+//            else a stand-in runs it: alarm.cpp)
 //   V        the EV_IO handler or the timeout callback makes it runnable
 // Both completions go to V and run only after io_block returned, so the
 // scheduler always hears "blocked" before "runnable" (the timeout may run
@@ -86,6 +89,9 @@ constexpr int kChunkBits = 10;
 constexpr int kChunkSize = 1 << kChunkBits;
 constexpr int kChunks = 4096;  // fds below 4 Mi; the kernel's nr_open is 1 Mi
 std::atomic<FdRecord *> g_chunks[kChunks];
+std::atomic<int> g_waiters{0};
+// uth_io_stats's counters (relaxed: statistics only).
+std::atomic<uint64_t> g_blocked{0}, g_by_service{0}, g_by_idle{0};
 
 FdRecord *record_for(int fd) {
     auto c = static_cast<unsigned>(fd) >> kChunkBits;
@@ -111,6 +117,7 @@ void link(FdRecord *r, IoWaiter *w) {
     if (r->head) r->head->prev = w;
     r->head = w;
     w->linked = true;
+    g_waiters.fetch_add(1, std::memory_order_relaxed);
 }
 
 void unlink(FdRecord *r, IoWaiter *w) {
@@ -120,6 +127,7 @@ void unlink(FdRecord *r, IoWaiter *w) {
         r->head = w->next;
     if (w->next) w->next->prev = w->prev;
     w->linked = false;
+    g_waiters.fetch_sub(1, std::memory_order_relaxed);
 }
 
 int ctl(int op, int fd, uint32_t events, FdRecord *r) {
@@ -203,6 +211,7 @@ void io_block(uthread *u, void *arg) {
         return;
     }
     r->lock.unlock();
+    g_blocked.fetch_add(1, std::memory_order_relaxed);
     if (w->timed) {
         w->timeout.vcoreid = w->vcoreid;
         start_alarm(&w->timeout);
@@ -317,21 +326,26 @@ bool nowait_unsupported(int e) { return e == EOPNOTSUPP || e == EINVAL; }
 
 void io_ready(void *record, uint32_t events) {
     auto *r = static_cast<FdRecord *>(record);
+    auto &woken = tls_vcore ? g_by_idle : g_by_service;
     SpinGuard g(r->lock);
     for (IoWaiter *w = r->head, *next; w; w = next) {
         next = w->next;  // w may be gone once its event is sent
         if (!(w->events & events)) continue;
         unlink(r, w);
+        woken.fetch_add(1, std::memory_order_relaxed);
         w->revents = events & w->events;
         int to = w->vcoreid;
         send_event(&w->ev, EV_IO, to, EVENT_WAKEUP);
-        watch_for_stand_in(to);
+        // An idle vcore polling for its own waiter handles the event next.
+        if (tls_vcore != &g_vcores[to]) watch_for_stand_in(to);
     }
     // The one-shot entry is disarmed now; only re-arm for those left.
     if (r->head) {
         if (int rc = arm(r); rc < 0) fail_all(r, rc);
     }
 }
+
+int io_waiters() { return g_waiters.load(std::memory_order_relaxed); }
 
 void io_event_handler(event_msg *msg, unsigned, void *) {
     auto *w = static_cast<IoWaiter *>(msg->arg);
@@ -355,6 +369,12 @@ int uth_wait_fd(int fd, short events, int64_t timeout_us) {
     if (timeout_us == 0) return 0;
     int r = block_on_fd(fd, events, timeout_us < 0 ? -1 : timeout_us);
     return r < 0 ? r : r & (static_cast<uint16_t>(events) | POLLERR | POLLHUP);
+}
+
+void uth_io_stats(struct uth_io_stats *out) {
+    out->blocked = g_blocked.load(std::memory_order_relaxed);
+    out->woken_by_service = g_by_service.load(std::memory_order_relaxed);
+    out->woken_by_idle_vcore = g_by_idle.load(std::memory_order_relaxed);
 }
 
 ssize_t uth_read(int fd, void *buf, size_t n) {

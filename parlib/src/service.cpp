@@ -71,4 +71,15 @@ void service_start() {
 
 int service_epoll_fd() { return g_epfd; }
 
+bool io_poll_idle() {
+    if (g_state.load(std::memory_order_acquire) != kUp || io_waiters() == 0)
+        return false;
+    epoll_event evs[kBatch];
+    // EINTR (a notification signal) or any error: nothing taken; the
+    // service thread still polls.
+    int n = epoll_wait(g_epfd, evs, kBatch, 0);
+    for (int i = 0; i < n; ++i) io_ready(evs[i].data.ptr, evs[i].events);
+    return n > 0;
+}
+
 }  // namespace parlib

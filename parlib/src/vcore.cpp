@@ -25,6 +25,7 @@
 #include "check.hpp"
 #include "context.hpp"
 #include "futex.hpp"
+#include "service.hpp"
 #include "parlib/vcore.h"
 #include "vcore_internal.hpp"
 
@@ -287,7 +288,11 @@ void vcore_yield(void) {
             break;
         }
         cpu_relax();
-        if ((++iter & 63) == 0 && (!spin_us || parlib_now_us() >= deadline)) {
+        ++iter;
+        // A spinning vcore takes I/O readiness itself (service.hpp); an
+        // event it sends to itself brings it online above.
+        if ((iter & 15) == 0 && io_poll_idle()) continue;
+        if ((iter & 63) == 0 && (!spin_us || parlib_now_us() >= deadline)) {
             uint32_t sp = kSpinning;
             if (!v->state.compare_exchange_strong(sp, kParked)) break;
             std::atomic_thread_fence(std::memory_order_seq_cst);
