@@ -264,14 +264,16 @@ bool team_oversubscribed() {
 
 bool slicing_enabled() { return slicer().slice_us != 0; }
 
-thread_local bool tls_preemptible = false;
-
 bool set_preemptible(bool on) {
-    bool was = tls_preemptible;
-    if (on != was && slicing_enabled()) {
-        tls_preemptible = on;
+    if (!slicing_enabled()) return false;
+    uthread *u = lithe_context_self()->u;
+    // The uthread's flag, not a copy of our own: the context may be a
+    // thread the pthreads adapter made preemptible for its slicing.
+    bool was = __atomic_load_n(&u->flags, __ATOMIC_RELAXED) &
+               UTHREAD_F_PREEMPTIBLE;
+    if (on != was) {
         uth_disable_notifs();  // enabling takes a notification now pending
-        uthread_set_preemptible(lithe_context_self()->u, on);
+        uthread_set_preemptible(u, on);
         uth_enable_notifs();
     }
     return was;

@@ -42,6 +42,7 @@
 #include "../../common/next_symbol.hpp"
 #include "internal_caller.hpp"
 #include "pthread_sched.hpp"
+#include "slicer.hpp"
 #include "wait.hpp"
 
 namespace lithe_pthread {
@@ -60,6 +61,7 @@ std::atomic<void *> g_next_create{nullptr}, g_next_exit{nullptr},
     g_next_clockjoin{nullptr};
 
 void body(Thread *t) {
+    slicer_thread_body_starts();
     tl_self = t;
     jmp_buf landing;
     t->exit_jmp = &landing;
@@ -107,6 +109,7 @@ Thread *find_locked(pthread_t th) {
 Thread *self_thread() { return tl_self; }
 
 void thread_exited(Thread &t) {
+    slicer_thread_exited();
     g_reg_lock.lock();
     bool reap = t.detached;
     if (reap)
@@ -219,6 +222,7 @@ __attribute__((visibility("default"))) int pthread_create(
         return EAGAIN;
     }
     *th = t->handle;
+    slicer_thread_started(s->native());
     t->unblock();  // the scheduler queues it and asks for a hart
     return 0;
 }
