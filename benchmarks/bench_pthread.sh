@@ -21,7 +21,12 @@
 # medians: lithe at 1 hart against NPTL on 1 CPU, lithe at more harts
 # against NPTL on all CPUs. No targets (none is set). A process that fails
 # or runs longer than BENCH_PTHREAD_TIMEOUT seconds (default 60) is left
-# out of the medians and counted in the header line.
+# out of the medians and counted in the header line. The header line also
+# gives the CPU time other processes took during the run (the machine's
+# busy time from /proc/stat minus this script's children): NPTL's
+# cross-CPU ping-pongs are bimodal on this VM (tens of µs when the other
+# CPU is idle, a few µs when it is busy and the wake-up becomes a local
+# switch), so their medians depend on it.
 set -euo pipefail
 build=${1:?usage: bench_pthread.sh BUILD_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-11}}
@@ -36,10 +41,13 @@ variants=(nptl nptl1 lithe1)
 [ "$cpus" -gt 1 ] && variants+=(lithe$cpus)
 [ "$cpus" -lt 4 ] && variants+=(lithe4)
 raw=$(mktemp)
-trap 'rm -f "$raw"' EXIT
+trap 'rm -f "$raw" "$raw.times"' EXIT
 runs=()
 for v in "${variants[@]}"; do for m in $modes; do runs+=("$v $m"); done; done
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+busy() {  # CPU time (clock ticks) the machine has been busy since boot
+    awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+load_before=$(cut -d' ' -f1-3 /proc/loadavg) busy_before=$(busy) t0=$(date +%s.%N)
 for ((r = 0; r < rounds; ++r)); do
     for ((k = 0; k < ${#runs[@]}; ++k)); do
         read -r v m <<<"${runs[$(( (k + r) % ${#runs[@]} ))]}"
@@ -57,11 +65,16 @@ for ((r = 0; r < rounds; ++r)); do
         fi
     done
 done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$raw" "$rounds" "$cpus" "$load_before" "$load_after" "$limit" "$modes" "${variants[@]}" <<'PY'
-import statistics as st, sys
-raw, rounds, cpus, lb, la, limit, modes = sys.argv[1:8]
-variants = sys.argv[8:]
+load_after=$(cut -d' ' -f1-3 /proc/loadavg) busy_after=$(busy) t1=$(date +%s.%N)
+times >"$raw.times"  # not in a pipe: a subshell's children are not ours
+own=$(sed -n 2p "$raw.times")  # children's user and system time, e.g. "0m30.2s 0m27.4s"
+python3 - "$raw" "$rounds" "$cpus" "$load_before" "$load_after" "$limit" "$modes" \
+    "$(( busy_after - busy_before ))" "$(getconf CLK_TCK)" "$t0" "$t1" "$own" "${variants[@]}" <<'PY'
+import re, statistics as st, sys
+raw, rounds, cpus, lb, la, limit, modes, busy, hz, t0, t1, own = sys.argv[1:13]
+variants = sys.argv[13:]
+own_s = sum(int(m) * 60 + float(s) for m, s in re.findall(r"(\d+)m([\d.]+)s", own))
+others = max(0.0, int(busy) / int(hz) - own_s) / ((float(t1) - float(t0)) * int(cpus))
 vals, iters, bad = {}, {}, {}
 for line in open(raw):
     f = line.split()
@@ -82,7 +95,8 @@ bench = {"pipe": "pipe ping-pong, round trip", "condvar": "condvar ping-pong, ro
          "create": "pthread_create + pthread_join", "yield": "sched_yield, 2 threads"}
 fails = ", ".join(f"{label(v)} {m}: {n} {what}" for (v, m, what), n in sorted(bad.items())) or "none"
 print(f"{rounds} rounds, medians of per-process times (ns per operation); {cpus} CPUs; "
-      f"load average before {lb}, after {la}; failed runs or runs killed after {limit} s: {fails}.")
+      f"load average before {lb}, after {la}; other processes kept {others:.0%} of the CPUs busy; "
+      f"failed runs or runs killed after {limit} s: {fails}.")
 print()
 print("| benchmark | variant | median ns | min | max | ratio vs reference | target | met? |")
 print("|---|---|---:|---:|---:|---|---|---|")
