@@ -16,6 +16,7 @@
 #   bench_yield, ...        each benchmark binary's tables (every bench_*
 #                           binary but the multi-program ones below)
 #   bench_compose-w2, -w4   benchmarks/bench_compose.sh at widths 2 and 4
+#   bench_pthread           benchmarks/bench_pthread.sh
 #   bench_epcc              benchmarks/bench_epcc.sh
 #   bench_spqr-w2, -w4      benchmarks/bench_spqr.sh at widths 2 and 4
 # Every regenerated result block starts with a stamp line (date, commit,
@@ -75,10 +76,11 @@ for name in bench_yield bench_create bench_wake bench_primitives bench_lithe; do
     [ -x "$bench/$name" ] && bins+=("$bench/$name")
 done
 for b in "$bench"/bench_*; do
-    case "$b" in */bench_compose_* | */bench_epcc_* | */bench_spqr_*) continue ;; esac  # their .sh run them
+    case "$b" in */bench_compose_* | */bench_epcc_* | */bench_spqr_* | */bench_pthread) continue ;; esac  # their .sh run them
     case " ${bins[*]-} " in *" $b "*) ;; *) [ -x "$b" ] && bins+=("$b") ;; esac
 done
 [ ${#bins[@]} -gt 0 ] || [ -x "$bench/bench_compose_lithe" ] || [ -x "$bench/bench_spqr_lithe" ] ||
+    [ -x "$bench/bench_pthread" ] ||
     { echo "run.sh: no benchmarks in $bench (build them first)" >&2; exit 1; }
 
 start=$(date +%s)
@@ -93,6 +95,11 @@ if [ -x "$bench/bench_compose_lithe" ]; then
         "$root/benchmarks/bench_compose.sh" "$bench" "$compose_rounds"
     block bench_compose-w4 "oneTBB + OpenMP composition, width 4" \
         env BENCH_COMPOSE_VCORES=4 "$root/benchmarks/bench_compose.sh" "$bench" "$compose_rounds"
+fi
+# pthread call costs: one program on NPTL and under LD_PRELOAD of the
+# pthreads adapter (about a minute on an idle 2-CPU machine).
+if [ -x "$bench/bench_pthread" ]; then
+    block bench_pthread "pthreads adapter vs NPTL" "$root/benchmarks/bench_pthread.sh" "$build"
 fi
 # EPCC-style OpenMP overheads: libgomp, libomp and lithe are different programs.
 if [ -x "$bench/bench_epcc_lithe" ]; then
@@ -126,8 +133,9 @@ variant's value in a round is per operation (a timed batch divided by its
 size, or, for latencies, the median of the round's samples). Tables show
 the median over rounds with the min and max round; ratios are ratios of
 medians. Programs that differ in their libraries (bench_compose,
-bench_epcc, bench_spqr) are interleaved as processes by their scripts in
-the same way. The machine is a shared, noisy 2-CPU VM: read the numbers
+bench_epcc, bench_spqr; bench_pthread, one program with and without
+LD_PRELOAD) are interleaved as processes by their scripts in the same
+way. The machine is a shared, noisy 2-CPU VM: read the numbers
 as orders of magnitude and the ratios as the result. Targets are
 reported ("met?"), never asserted. Harness: benchmarks/harness.hpp
 (why not Google Benchmark: see its header comment).
