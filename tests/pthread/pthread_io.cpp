@@ -67,6 +67,7 @@
 #include <vector>
 
 #include "named_checks.hpp"
+#include "io_test_support.hpp"
 #include "pthread_test_support.hpp"
 
 extern "C" {
@@ -80,87 +81,6 @@ int __poll_chk(struct pollfd *, nfds_t, int, size_t);
 namespace {
 
 using namespace pthread_test;
-
-void *run_fn(void *p) {
-    auto *f = static_cast<std::function<void()> *>(p);
-    (*f)();
-    delete f;
-    return nullptr;
-}
-
-pthread_t spawn(std::function<void()> fn) {
-    pthread_t t;
-    if (pthread_create(&t, nullptr, run_fn, new std::function<void()>(std::move(fn)))) {
-        std::perror("pthread_create");
-        std::abort();
-    }
-    return t;
-}
-
-void join(pthread_t t) { pthread_join(t, nullptr); }
-
-// `fn` in a new thread after `ms` milliseconds.
-pthread_t later(int ms, std::function<void()> fn) {
-    return spawn([ms, fn] {
-        usleep(ms * 1000);
-        fn();
-    });
-}
-
-// Runs `check` in main, then in a pthread (with the adapter both are
-// lithe contexts; under ASan the pthread is a kernel thread, docs/pthread.md,
-// and main is what exercises the adapter's waits).
-bool in_main_and_thread(bool (*check)()) {
-    if (!check()) return false;
-    bool ok = false;
-    join(spawn([&] {
-        ok = check();
-        if (ok && expect_lithe() && !on_lithe_now()) {
-            std::fprintf(stderr, "the check did not run in a lithe context\n");
-            ok = false;
-        }
-    }));
-    return ok;
-}
-
-bool fails_with(long r, int e) { return r == -1 && errno == e; }
-
-void set_timeout(int fd, int opt, long us) {
-    struct timeval tv = {us / 1'000'000, us % 1'000'000};
-    setsockopt(fd, SOL_SOCKET, opt, &tv, sizeof tv);
-}
-
-void set_nonblock(int fd, bool on) {
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-}
-
-// An abstract unix address unique to this process and `tag`.
-socklen_t unix_addr(struct sockaddr_un *a, const char *tag) {
-    std::memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    int n = std::snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "lithe-io-%d-%s",
-                          getpid(), tag);
-    return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
-}
-
-int unix_listener(const char *tag, struct sockaddr_un *a, socklen_t *len) {
-    *len = unix_addr(a, tag);
-    int l = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, reinterpret_cast<struct sockaddr *>(a), *len) != 0 ||
-        listen(l, 16) != 0)
-        return -1;
-    return l;
-}
-
-int unix_connect(const struct sockaddr_un &a, socklen_t len) {
-    int c = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (connect(c, reinterpret_cast<const struct sockaddr *>(&a), len) != 0) {
-        close(c);
-        return -1;
-    }
-    return c;
-}
 
 // --- io_pipe ---
 bool io_pipe() {
@@ -690,43 +610,6 @@ bool rwlock() {
     CHECK(pthread_rwlock_rdlock(&sh) == 0 && pthread_rwlock_trywrlock(&sh) == EBUSY);
     CHECK(pthread_rwlock_unlock(&sh) == 0 && pthread_rwlock_wrlock(&sh) == 0);
     CHECK(pthread_rwlock_unlock(&sh) == 0 && pthread_rwlock_destroy(&sh) == 0);
-    return true;
-}
-
-// --- harts_*: blocked threads do not hold harts ---
-constexpr int kBlocked = 10;  // more than the harts of any test run (<= 4)
-
-struct Blocking {
-    const char *name;
-    std::function<bool(int)> block;  // thread i blocks; true if all went well
-    std::function<void(int)> release;
-};
-
-bool blocked_do_not_hold_harts(const Blocking &b) {
-    Watchdog dog(30, b.name);
-    std::atomic<int> entered{0}, returned{0}, bad{0};
-    std::vector<pthread_t> ts;
-    for (int i = 0; i < kBlocked; ++i)
-        ts.push_back(spawn([&, i] {
-            entered.fetch_add(1);
-            if (expect_lithe() && !on_lithe_now()) bad.fetch_add(1);  // else vacuous
-            if (!b.block(i)) bad.fetch_add(1);
-            returned.fetch_add(1);
-        }));
-    while (entered.load() < kBlocked) sched_yield();
-    usleep(20'000);  // into their calls
-    std::atomic<long> sum{0};
-    pthread_t c = spawn([&] {  // needs a hart while all of them are blocked
-        long s = 0;
-        for (long k = 0; k < 2'000'000; ++k) s += k & 7;
-        sum = s;
-    });
-    join(c);
-    CHECK(sum.load() == 7'000'000);
-    CHECK(returned.load() == 0);  // none was released yet
-    for (int i = 0; i < kBlocked; ++i) b.release(i);
-    for (pthread_t t : ts) join(t);
-    CHECK(bad.load() == 0);
     return true;
 }
 

@@ -84,60 +84,22 @@ int next_connect(int fd, const struct sockaddr *addr, socklen_t len) {
         g_connect, "connect")(fd, addr, len);
 }
 
-// Repeats call.run(now(done), plain(done)) until `n` bytes moved, EOF
-// (0), an error (then the count so far if any, errno untouched), or a
-// partial transfer the plain call would have stopped at.
-template <class Now, class Plain>
-ssize_t transfer_all(IoCall &call, size_t n, Now now, Plain plain) {
-    size_t done = 0;
-    for (;;) {
-        ssize_t r = call.run([&] { return now(done); }, [&] { return plain(done); });
-        if (r < 0) {
-            if (done == 0) return -1;
-            errno = call.saved_errno();
-            return static_cast<ssize_t>(done);
-        }
-        done += static_cast<size_t>(r);
-        if (done >= n || r == 0 || call.stops_after_partial())
-            return static_cast<ssize_t>(done);
-    }
-}
-
 ssize_t ctx_read(int fd, void *buf, size_t n, const void *caller) {
-    FdClass c = classify(fd);
-    if (c == FdClass::kPlain) return next_read(fd, buf, n);
-    IoCall call(fd, POLLIN, c == FdClass::kSocket ? SO_RCVTIMEO : 0, caller);
-    call.rwf_nowait();
     struct iovec iov = {buf, n};
-    return call.run([&] { return preadv2(fd, &iov, 1, -1, RWF_NOWAIT); },
-                    [&] { return next_read(fd, buf, n); });
+    return read_call(
+        fd, caller, [&] { return preadv2(fd, &iov, 1, -1, RWF_NOWAIT); },
+        [&] { return next_read(fd, buf, n); });
 }
 
 ssize_t ctx_write(int fd, const void *buf, size_t n, const void *caller) {
-    FdClass c = classify(fd);
-    if (c == FdClass::kPlain) return next_write(fd, buf, n);
-    IoCall call(fd, POLLOUT, c == FdClass::kSocket ? SO_SNDTIMEO : 0, caller);
-    call.rwf_nowait();
     const char *p = static_cast<const char *>(buf);
-    return transfer_all(
-        call, n,
+    return write_call(
+        fd, caller, [n] { return n; },
         [&](size_t done) {
             struct iovec iov = {const_cast<char *>(p + done), n - done};
             return pwritev2(fd, &iov, 1, -1, RWF_NOWAIT);
         },
         [&](size_t done) { return next_write(fd, p + done, n - done); });
-}
-
-// MSG_WAITALL waits for all `n` bytes only on stream sockets, and not with
-// MSG_PEEK (the kernel's rule).
-bool waits_for_all(int fd, int flags) {
-    if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
-    int type = 0, saved = errno;
-    socklen_t len = sizeof type;
-    bool stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-                  type == SOCK_STREAM;
-    errno = saved;
-    return stream;
 }
 
 ssize_t ctx_recvfrom(int fd, void *buf, size_t n, int flags,
@@ -151,7 +113,7 @@ ssize_t ctx_recvfrom(int fd, void *buf, size_t n, int flags,
     auto plain = [&](size_t done) {
         return next_recvfrom(fd, p + done, n - done, flags, addr, alen);
     };
-    if (waits_for_all(fd, flags)) return transfer_all(call, n, now, plain);
+    if (waits_for_all(fd, flags)) return transfer_all(call, [n] { return n; }, now, plain);
     return call.run([&] { return now(0); }, [&] { return plain(0); });
 }
 
@@ -161,7 +123,7 @@ ssize_t ctx_sendto(int fd, const void *buf, size_t n, int flags,
     IoCall call(fd, POLLOUT, SO_SNDTIMEO, caller);
     const char *p = static_cast<const char *>(buf);
     return transfer_all(
-        call, n,
+        call, [n] { return n; },
         [&](size_t done) {
             return next_sendto(fd, p + done, n - done, flags | MSG_DONTWAIT, addr, alen);
         },

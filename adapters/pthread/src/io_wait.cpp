@@ -33,6 +33,22 @@ int64_t deadline_after_ms(int timeout_ms) {
     return timeout_ms < 0 ? kNever : monotonic_ns() + int64_t(timeout_ms) * 1'000'000;
 }
 
+int64_t deadline_after(const struct timespec &t) {
+    int64_t now = monotonic_ns();
+    if (t.tv_sec >= (kNever - now) / 1'000'000'000 - 1) return kNever;  // centuries
+    return now + int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+bool waits_for_all(int fd, int flags) {
+    if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK)) return false;
+    int type = 0, saved = errno;
+    socklen_t len = sizeof type;
+    bool stream = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+                  type == SOCK_STREAM;
+    errno = saved;
+    return stream;
+}
+
 namespace {
 
 // uth_wait_fd's timeout for `deadline`: -1 none, else >= 0 us (rounded up).

@@ -1,7 +1,8 @@
 // io_wait.hpp: how an interposed blocking I/O call (io.cpp, poll.cpp) made
 // by a lithe context waits for its fd without holding the hart.
 //
-// An IoCall is one such call in progress. The interposer first makes the
+// An IoCall is one such call in progress; read_call and write_call (below)
+// are the shape every read-like and write-like call shares. The interposer first makes the
 // operation without blocking (RWF_NOWAIT, MSG_DONTWAIT, or a zero-timeout
 // poll followed by the plain call for fds that have no per-call "don't
 // wait"). Only when that says "would block" (EAGAIN) does IoCall decide,
@@ -24,6 +25,8 @@
 // Runs in the calling context (may_switch_context() holds); no shared state.
 #pragma once
 
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cerrno>
@@ -49,6 +52,7 @@ inline bool io_passes_through() { return !lithe_adapters::may_switch_context(); 
 constexpr int64_t kNever = INT64_MAX;
 int64_t monotonic_ns();
 int64_t deadline_after_ms(int timeout_ms);  // poll/epoll style: < 0 = none
+int64_t deadline_after(const struct timespec &t);  // a valid relative time
 
 class IoCall {
   public:
@@ -134,5 +138,54 @@ int wait_fd_until(int fd, short events, int64_t deadline);
 int64_t socket_deadline(int fd, int opt);
 // poll's timeout (ms, -1 none) left until `deadline`, rounded up.
 int ms_left(int64_t deadline);
+// Does a blocking recv* with `flags` on `fd` wait for all its bytes?
+// MSG_WAITALL does so only on stream sockets, and not with MSG_PEEK (the
+// kernel's rule). Keeps errno.
+bool waits_for_all(int fd, int flags);
+
+// Repeats call.run(now(done), plain(done)) until total() bytes moved, EOF
+// (0), an error (then the count so far if any, errno untouched), or a
+// partial transfer the plain call would have stopped at. total() is asked
+// only after a part moved bytes (the kernel has checked the buffers then:
+// a bad iovec pointer is the kernel's EFAULT, not a crash here).
+template <class Total, class Now, class Plain>
+ssize_t transfer_all(IoCall &call, Total total, Now now, Plain plain) {
+    size_t done = 0;
+    for (;;) {
+        ssize_t r = call.run([&] { return now(done); }, [&] { return plain(done); });
+        if (r < 0) {
+            if (done == 0) return -1;
+            errno = call.saved_errno();
+            return static_cast<ssize_t>(done);
+        }
+        done += static_cast<size_t>(r);
+        if (r == 0 || done >= total() || call.stops_after_partial())
+            return static_cast<ssize_t>(done);
+    }
+}
+
+// The read-like calls (read, readv, pread, preadv): one fstat decides
+// (classify()); `nowait` is the preadv2 with RWF_NOWAIT, `plain` the libc
+// call.
+template <class Now, class Plain>
+ssize_t read_call(int fd, const void *caller, Now nowait, Plain plain) {
+    FdClass c = classify(fd);
+    if (c == FdClass::kPlain) return plain();
+    IoCall call(fd, POLLIN, c == FdClass::kSocket ? SO_RCVTIMEO : 0, caller);
+    call.rwf_nowait();
+    return call.run(nowait, plain);
+}
+
+// The write-like calls (write, writev, pwrite, pwritev): as read_call, and
+// a blocking one moves all total() bytes (transfer_all); nowait(done) and
+// plain(done) move the bytes after the first `done`.
+template <class Total, class Now, class Plain>
+ssize_t write_call(int fd, const void *caller, Total total, Now nowait, Plain plain) {
+    FdClass c = classify(fd);
+    if (c == FdClass::kPlain) return plain(0);
+    IoCall call(fd, POLLOUT, c == FdClass::kSocket ? SO_SNDTIMEO : 0, caller);
+    call.rwf_nowait();
+    return transfer_all(call, total, nowait, plain);
+}
 
 }  // namespace lithe_pthread
