@@ -68,6 +68,13 @@ inline bool in_main_and_thread(bool (*check)()) {
     return ok;
 }
 
+// A named check (named_checks.hpp) that runs `check` in main and in a
+// pthread.
+template <bool (*check)()>
+bool in_both() {
+    return in_main_and_thread(check);
+}
+
 inline bool fails_with(long r, int e) { return r == -1 && errno == e; }
 
 inline void set_timeout(int fd, int opt, long us) {

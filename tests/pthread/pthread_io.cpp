@@ -946,22 +946,14 @@ bool stress() {
     return true;
 }
 
-bool io_pipe_t() { return in_main_and_thread(io_pipe); }
-bool io_socket_t() { return in_main_and_thread(io_socket); }
-bool io_accept_t() { return in_main_and_thread(io_accept); }
-bool io_poll_t() { return in_main_and_thread(io_poll); }
-bool io_fork_child_t() { return in_main_and_thread(io_fork_child); }
-bool sem_t_() { return in_main_and_thread(sem); }
-bool rwlock_t() { return in_main_and_thread(rwlock); }
-
 const named_checks::Check kChecks[] = {
-    {"io_pipe", io_pipe_t},
-    {"io_socket", io_socket_t},
-    {"io_accept", io_accept_t},
-    {"io_poll", io_poll_t},
-    {"io_fork_child", io_fork_child_t},
-    {"sem", sem_t_},
-    {"rwlock", rwlock_t},
+    {"io_pipe", in_both<io_pipe>},
+    {"io_socket", in_both<io_socket>},
+    {"io_accept", in_both<io_accept>},
+    {"io_poll", in_both<io_poll>},
+    {"io_fork_child", in_both<io_fork_child>},
+    {"sem", in_both<sem>},
+    {"rwlock", in_both<rwlock>},
     {"harts_read_pipe", harts_read_pipe},
     {"harts_write_pipe", harts_write_pipe},
     {"harts_recv", harts_recv},

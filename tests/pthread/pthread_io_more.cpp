@@ -751,16 +751,11 @@ bool harts_epoll_pwait_(bool two) {
 bool harts_epoll_pwait() { return harts_epoll_pwait_(false); }
 bool harts_epoll_pwait2() { return harts_epoll_pwait_(true); }
 
-bool io_vec_t() { return in_main_and_thread(io_vec); }
-bool io_pos_t() { return in_main_and_thread(io_pos); }
-bool io_msg_t() { return in_main_and_thread(io_msg); }
-bool io_select_t() { return in_main_and_thread(io_select); }
-
 const named_checks::Check kChecks[] = {
-    {"io_vec", io_vec_t},
-    {"io_pos", io_pos_t},
-    {"io_msg", io_msg_t},
-    {"io_select", io_select_t},
+    {"io_vec", in_both<io_vec>},
+    {"io_pos", in_both<io_pos>},
+    {"io_msg", in_both<io_msg>},
+    {"io_select", in_both<io_select>},
     {"harts_readv", harts_readv},
     {"harts_writev", harts_writev},
     {"harts_recvmsg", harts_recvmsg},

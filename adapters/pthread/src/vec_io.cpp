@@ -137,13 +137,16 @@ LITHE_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt) {
     return ctx_writev(fd, iov, cnt, kFileOffset, LITHE_CALLER);
 }
 
-#define LITHE_PREAD(name)                                                  \
-    LITHE_EXPORT ssize_t name(int fd, void *buf, size_t n, off_t off) {    \
-        if (io_passes_through()) return next_pread(fd, buf, n, off);       \
-        return ctx_pread(fd, buf, n, off, LITHE_CALLER);                   \
+// pread and pwrite (`B`: their buffer type), and their LFS names.
+#define LITHE_POSITIONAL(name, B, next, ctx)                         \
+    LITHE_EXPORT ssize_t name(int fd, B buf, size_t n, off_t off) {  \
+        if (io_passes_through()) return next(fd, buf, n, off);       \
+        return ctx(fd, buf, n, off, LITHE_CALLER);                   \
     }
-LITHE_PREAD(pread)
-LITHE_PREAD(pread64)
+LITHE_POSITIONAL(pread, void *, next_pread, ctx_pread)
+LITHE_POSITIONAL(pread64, void *, next_pread, ctx_pread)
+LITHE_POSITIONAL(pwrite, const void *, next_pwrite, ctx_pwrite)
+LITHE_POSITIONAL(pwrite64, const void *, next_pwrite, ctx_pwrite)
 
 #define LITHE_PREAD_CHK(name)                                               \
     LITHE_EXPORT ssize_t name(int fd, void *buf, size_t n, off_t off,       \
@@ -155,26 +158,13 @@ LITHE_PREAD(pread64)
 LITHE_PREAD_CHK(__pread_chk)
 LITHE_PREAD_CHK(__pread64_chk)
 
-#define LITHE_PWRITE(name)                                                    \
-    LITHE_EXPORT ssize_t name(int fd, const void *buf, size_t n, off_t off) { \
-        if (io_passes_through()) return next_pwrite(fd, buf, n, off);         \
-        return ctx_pwrite(fd, buf, n, off, LITHE_CALLER);                     \
-    }
-LITHE_PWRITE(pwrite)
-LITHE_PWRITE(pwrite64)
-
-#define LITHE_PREADV(name)                                                          \
+// preadv and pwritev, and their LFS names.
+#define LITHE_POSITIONAL_V(name, next, ctx)                                         \
     LITHE_EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, off_t off) { \
-        if (io_passes_through() || off < 0) return next_preadv(fd, iov, cnt, off);  \
-        return ctx_readv(fd, iov, cnt, off, LITHE_CALLER);                          \
+        if (io_passes_through() || off < 0) return next(fd, iov, cnt, off);         \
+        return ctx(fd, iov, cnt, off, LITHE_CALLER);                                \
     }
-LITHE_PREADV(preadv)
-LITHE_PREADV(preadv64)
-
-#define LITHE_PWRITEV(name)                                                         \
-    LITHE_EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, off_t off) { \
-        if (io_passes_through() || off < 0) return next_pwritev(fd, iov, cnt, off); \
-        return ctx_writev(fd, iov, cnt, off, LITHE_CALLER);                         \
-    }
-LITHE_PWRITEV(pwritev)
-LITHE_PWRITEV(pwritev64)
+LITHE_POSITIONAL_V(preadv, next_preadv, ctx_readv)
+LITHE_POSITIONAL_V(preadv64, next_preadv, ctx_readv)
+LITHE_POSITIONAL_V(pwritev, next_pwritev, ctx_writev)
+LITHE_POSITIONAL_V(pwritev64, next_pwritev, ctx_writev)
