@@ -17,12 +17,16 @@
 //              SCM_RIGHTS (once, with a 4 MiB sendmsg), MSG_WAITALL
 //              (gathering, stopping after passed fds), timeouts,
 //              O_NONBLOCK, MSG_DONTWAIT, EOF, EPIPE, ENOTSOCK
+//   io_mmsg    recvmmsg/sendmmsg: the kernel's loop (each entry waits),
+//              MSG_WAITFORONE, the timeout checked after each entry and
+//              the time left, SO_RCVTIMEO/SO_SNDTIMEO, O_NONBLOCK, vlen 0,
+//              stream entries sent whole, EINVAL, ENOTSOCK, EBADF
 //   io_select  select/pselect/ppoll/__ppoll_chk/epoll_pwait/epoll_pwait2:
 //              which fd woke, cleared sets and the time left on timeout,
 //              regular files, a hang-up the except set does not count,
 //              waits with a signal mask (no spurious EINTR), EBADF, EINVAL
 //   harts_*    more threads than harts blocked in readv, writev, recvmsg,
-//              sendmsg, select (also with a hung-up socket in the except
+//              sendmsg, recvmmsg, sendmmsg, select (also with a hung-up socket in the except
 //              set, which select does not count), pselect, ppoll,
 //              epoll_pwait or epoll_pwait2, and a compute thread must
 //              still finish first
@@ -409,6 +413,108 @@ bool io_msg() {
     return true;
 }
 
+// --- io_mmsg ---
+// `n` entries, entry i receiving into bufs[i] (8 bytes).
+struct Entries {
+    std::vector<struct mmsghdr> v;
+    std::vector<std::array<char, 8>> bufs;
+    std::vector<struct iovec> iov;
+    explicit Entries(size_t n) : v(n), bufs(n), iov(n) {
+        for (size_t i = 0; i < n; ++i) {
+            iov[i] = {bufs[i].data(), bufs[i].size()};
+            v[i] = {};
+            v[i].msg_hdr.msg_iov = &iov[i];
+            v[i].msg_hdr.msg_iovlen = 1;
+        }
+    }
+};
+
+bool io_mmsg() {
+    int d[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, d) == 0);
+    // The kernel's loop: each entry waits for its datagram.
+    Entries out(2);
+    std::memcpy(out.bufs[0].data(), "first", 5);
+    std::memcpy(out.bufs[1].data(), "second", 6);
+    out.iov[0].iov_len = 5;
+    out.iov[1].iov_len = 6;
+    pthread_t w = later(20, [&] {
+        send(d[1], "one", 3, 0);
+        usleep(10'000);
+        send(d[1], "two!", 4, 0);
+    });
+    Entries in(2);
+    errno = 4321;
+    CHECK(recvmmsg(d[0], in.v.data(), 2, 0, nullptr) == 2 && errno == 4321);
+    CHECK(in.v[0].msg_len == 3 && in.v[1].msg_len == 4);
+    CHECK(std::memcmp(in.bufs[0].data(), "one", 3) == 0 && std::memcmp(in.bufs[1].data(), "two!", 4) == 0);
+    join(w);
+    CHECK(sendmmsg(d[1], out.v.data(), 2, 0) == 2 && out.v[0].msg_len == 5 && out.v[1].msg_len == 6);
+    // MSG_WAITFORONE: what is there after the first.
+    Entries in4(4);
+    CHECK(recvmmsg(d[0], in4.v.data(), 4, MSG_WAITFORONE, nullptr) == 2);
+    CHECK(in4.v[1].msg_len == 6 && std::memcmp(in4.bufs[1].data(), "second", 6) == 0);
+    w = later(20, [&] { send(d[1], "late", 4, 0); });
+    CHECK(recvmmsg(d[0], in4.v.data(), 4, MSG_WAITFORONE, nullptr) == 1 && in4.v[0].msg_len == 4);
+    join(w);
+    CHECK(fails_with(recvmmsg(d[0], in4.v.data(), 4, MSG_DONTWAIT, nullptr), EAGAIN));
+    // The timeout is checked after each entry; the time left is written.
+    w = later(5, [&] {
+        send(d[1], "a", 1, 0);
+        usleep(400'000);
+        send(d[1], "b", 1, 0);
+    });
+    struct timespec ts = {0, 200'000'000};
+    CHECK(recvmmsg(d[0], in4.v.data(), 4, 0, &ts) == 2);
+    CHECK(ts.tv_sec == 0 && ts.tv_nsec == 0);
+    join(w);
+    ts = {0, 1'000'000'000};
+    CHECK(fails_with(recvmmsg(d[0], in4.v.data(), 4, 0, &ts), EINVAL));
+    // SO_RCVTIMEO: the entries that came.
+    send(d[1], "x", 1, 0);
+    set_timeout(d[0], SO_RCVTIMEO, 50'000);
+    long long t0 = monotonic_ms();
+    CHECK(recvmmsg(d[0], in4.v.data(), 2, 0, nullptr) == 1);
+    CHECK(monotonic_ms() - t0 >= 45);
+    CHECK(fails_with(recvmmsg(d[0], in4.v.data(), 2, 0, nullptr), EAGAIN));
+    set_timeout(d[0], SO_RCVTIMEO, 0);
+    set_nonblock(d[0], true);
+    CHECK(fails_with(recvmmsg(d[0], in4.v.data(), 2, 0, nullptr), EAGAIN));
+    CHECK(recvmmsg(d[0], in4.v.data(), 0, 0, nullptr) == 0);
+    close(d[0]);
+    close(d[1]);
+    int p[2];
+    CHECK(pipe(p) == 0);
+    CHECK(fails_with(recvmmsg(p[0], in4.v.data(), 2, 0, nullptr), ENOTSOCK));
+    CHECK(fails_with(sendmmsg(p[1], out.v.data(), 2, 0), ENOTSOCK));
+    CHECK(fails_with(sendmmsg(p[1], out.v.data(), 0, 0), ENOTSOCK));
+    close(p[0]);
+    close(p[1]);
+    CHECK(fails_with(recvmmsg(-1, in4.v.data(), 2, 0, nullptr), EBADF));
+
+    // Stream: each entry goes out whole to a slow reader; SO_SNDTIMEO on
+    // a socket nobody reads: the first entry in part, and that is all.
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    std::vector<char> big(2 << 20, 'm');
+    struct iovec bv[2] = {{big.data(), big.size()}, {big.data(), big.size() / 2}};
+    struct mmsghdr bm[2] = {};
+    for (int i = 0; i < 2; ++i) bm[i].msg_hdr.msg_iov = &bv[i], bm[i].msg_hdr.msg_iovlen = 1;
+    std::vector<char> sink(big.size() + big.size() / 2);
+    size_t got = 0;
+    pthread_t rd = spawn([&] { got = read_fully(sv[0], sink.data(), sink.size()); });
+    CHECK(sendmmsg(sv[1], bm, 2, 0) == 2);
+    CHECK(bm[0].msg_len == big.size() && bm[1].msg_len == big.size() / 2);
+    join(rd);
+    CHECK(got == sink.size());
+    set_timeout(sv[1], SO_SNDTIMEO, 50'000);
+    CHECK(sendmmsg(sv[1], bm, 2, 0) == 1);
+    CHECK(bm[0].msg_len > 0 && bm[0].msg_len < big.size());
+    close(sv[0]);
+    close(sv[1]);
+    return true;
+}
+
 // --- io_select ---
 bool io_select() {
     int a[2], b[2];
@@ -636,24 +742,55 @@ bool harts_recvmsg() {
          [&](int i) { send(s.s[i][1], "xy", 2, 0); }});
 }
 
-bool harts_sendmsg() {
+// Each thread sends 1 MiB (more than a unix socket holds) with
+// `send_all(fd, iov)`, true if all went.
+bool harts_send_full(const char *name, bool (*send_all)(int, struct iovec *)) {
     Pairs s;
     CHECK(s.ok);
-    constexpr size_t kBytes = 1 << 20;  // more than a unix socket holds
+    constexpr size_t kBytes = 1 << 20;
     return blocked_do_not_hold_harts(
-        {"harts_sendmsg",
+        {name,
          [&](int i) {
              std::vector<char> v(kBytes, 's');
              struct iovec iv = {v.data(), kBytes};
-             struct msghdr m{};
-             m.msg_iov = &iv;
-             m.msg_iovlen = 1;
-             return sendmsg(s.s[i][0], &m, 0) == static_cast<ssize_t>(kBytes);
+             return send_all(s.s[i][0], &iv);
          },
          [&](int i) {
              std::vector<char> v(kBytes);
              read_fully(s.s[i][1], v.data(), kBytes);
          }});
+}
+
+bool harts_sendmsg() {
+    return harts_send_full("harts_sendmsg", [](int fd, struct iovec *iv) {
+        struct msghdr m{};
+        m.msg_iov = iv;
+        m.msg_iovlen = 1;
+        return sendmsg(fd, &m, 0) == static_cast<ssize_t>(iv->iov_len);
+    });
+}
+
+bool harts_sendmmsg() {
+    return harts_send_full("harts_sendmmsg", [](int fd, struct iovec *iv) {
+        struct mmsghdr m{};
+        m.msg_hdr.msg_iov = iv;
+        m.msg_hdr.msg_iovlen = 1;
+        return sendmmsg(fd, &m, 1, 0) == 1 && m.msg_len == iv->iov_len;
+    });
+}
+
+bool harts_recvmmsg() {
+    std::vector<std::array<int, 2>> d(kBlocked);
+    for (auto &x : d) CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, x.data()) == 0);
+    bool ok = blocked_do_not_hold_harts(
+        {"harts_recvmmsg",
+         [&](int i) {
+             Entries in(2);
+             return recvmmsg(d[i][0], in.v.data(), 2, MSG_WAITFORONE, nullptr) == 1;
+         },
+         [&](int i) { send(d[i][1], "x", 1, 0); }});
+    for (auto &x : d) close(x[0]), close(x[1]);
+    return ok;
 }
 
 bool harts_select() {
@@ -755,11 +892,14 @@ const named_checks::Check kChecks[] = {
     {"io_vec", in_both<io_vec>},
     {"io_pos", in_both<io_pos>},
     {"io_msg", in_both<io_msg>},
+    {"io_mmsg", in_both<io_mmsg>},
     {"io_select", in_both<io_select>},
     {"harts_readv", harts_readv},
     {"harts_writev", harts_writev},
     {"harts_recvmsg", harts_recvmsg},
     {"harts_sendmsg", harts_sendmsg},
+    {"harts_recvmmsg", harts_recvmmsg},
+    {"harts_sendmmsg", harts_sendmmsg},
     {"harts_select", harts_select},
     {"harts_select_hangup", harts_select_hangup},
     {"harts_pselect", harts_pselect},
