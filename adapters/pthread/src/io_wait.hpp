@@ -1,5 +1,6 @@
-// io_wait.hpp: how an interposed blocking I/O call (io.cpp, poll.cpp) made
-// by a lithe context waits for its fd without holding the hart.
+// io_wait.hpp: how an interposed blocking I/O call (io.cpp, vec_io.cpp,
+// msg_io.cpp; poll.cpp and select.cpp through poll_wait.hpp) made by a
+// lithe context waits for its fd without holding the hart.
 //
 // An IoCall is one such call in progress; read_call and write_call (below)
 // are the shape every read-like and write-like call shares. The interposer first makes the
