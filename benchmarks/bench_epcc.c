@@ -16,10 +16,17 @@
  * runtime's default (OMP_NUM_THREADS); NESTED always runs an outer team
  * of 2 whose members each open inner teams of 2 (needs
  * OMP_MAX_ACTIVE_LEVELS >= 2, set by the script) and its value is per
- * inner region. CRITICAL and TASK split reps over the team, as EPCC
- * does, so their value is per construct instance of one thread.
+ * inner region. CRITICAL and TASK split reps over the team, so their
+ * value is per construct instance of one thread. CRITICAL's instances run
+ * one at a time, so its reference is all reps delays; TASK's run in
+ * parallel on up to P = min(team, CPUs) CPUs, so its ideal is reps / P
+ * delays and its value is per task on one of those CPUs (EPCC gives each
+ * thread its own reps instead; subtracting a serial reference from tasks
+ * that ran in parallel made every runtime's TASK overhead negative).
  */
+#define _GNU_SOURCE
 #include <omp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -147,16 +154,28 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-// Median over SAMPLES of (construct time - reference time) / reps, in µs.
-static double overhead_us(void (*loop)(int)) {
+// CPUs that can run a team's tasks at once: min(team size, CPUs this
+// process may use), counted the same way whichever runtime runs it.
+static int parallel_width(void) {
+  cpu_set_t set;
+  int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  int team = omp_get_max_threads();
+  return team < cpus ? team : cpus;
+}
+
+// Median over SAMPLES of (construct time - reference time) / (reps / width),
+// in µs: the reference is reps / width delays, width being how many of the
+// construct's delays can run at once (1 except for TASK).
+static double overhead_us(void (*loop)(int), int width) {
   double s[SAMPLES];
   for (int k = 0; k < SAMPLES; ++k) {
     int reps;
     double t = timed(loop, &reps);
+    int per_cpu = reps / width > 0 ? reps / width : 1;
     double t0 = omp_get_wtime();
-    ref_loop(reps);
+    ref_loop(per_cpu);
     double ref = omp_get_wtime() - t0;
-    s[k] = (t - ref) / reps * 1e6;
+    s[k] = (t - ref) / per_cpu * 1e6;
   }
   qsort(s, SAMPLES, sizeof s[0], cmp_double);
   return s[SAMPLES / 2];
@@ -181,11 +200,12 @@ int main(void) {
   static const struct {
     const char *name;
     void (*loop)(int);
+    int parallel;  // do the construct's delays run in parallel (TASK)?
   } tests[] = {
       {"PARALLEL", parallel_loop}, {"FOR", for_loop},
       {"BARRIER", barrier_loop},   {"SINGLE", single_loop},
       {"CRITICAL", critical_loop}, {"REDUCTION", reduction_loop},
-      {"TASK", task_loop},         {"TASKWAIT", taskwait_loop},
+      {"TASK", task_loop, 1},      {"TASKWAIT", taskwait_loop},
       {"NESTED", nested_loop},
   };
   const int ntests = sizeof tests / sizeof tests[0];
@@ -193,7 +213,8 @@ int main(void) {
   // Warm-up: start the runtime's threads and reach a steady state.
   for (int i = 0; i < ntests; ++i) tests[i].loop(64);
   for (int i = 0; i < ntests; ++i)
-    printf("%s %.4f\n", tests[i].name, overhead_us(tests[i].loop));
+    printf("%s %.4f\n", tests[i].name,
+           overhead_us(tests[i].loop, tests[i].parallel ? parallel_width() : 1));
   int threads = 0;
 #pragma omp parallel
 #pragma omp single

@@ -95,7 +95,19 @@ for t in ("2", "4"):
                     lim = limits.get(n, 1.5)
                     strict = n == "NESTED"
                     target = f"{'<' if strict else '≤'} {lim:.1f}x libomp"
-                    ok = (m < lim * r if strict else m <= lim * r) if r > 0 else m <= r
-                    met = "yes" if ok else "**no**"
+                    def within(a, b):
+                        return (a < lim * b if strict else a <= lim * b) if b > 0 else a <= b
+                    # The fastest processes must meet it too: libomp's 2-thread
+                    # PARALLEL is bimodal per process (a hot team whose worker
+                    # spins on the other CPU, or one that keeps being
+                    # descheduled), and a median of slow-mode processes would
+                    # read as met against a fast mode lithe does not reach.
+                    best = min(vals[(ref, t, n)])
+                    if not within(m, r):
+                        met = "**no**"
+                    elif not within(min(v), best):
+                        met = f"**no** (fastest processes: {min(v) / best:.3g}x)" if best > 0 else "**no**"
+                    else:
+                        met = "yes"
             print(f"| {bench} | {label[p]} | {fmt(m)} | {fmt(min(v))} | {fmt(max(v))} | {ratio} | {target} | {met} |")
 PY

@@ -181,9 +181,11 @@ for l in lines:
         inside = m.group(1); continue
     if l.startswith("<!-- end generated:"):
         inside = None; continue
-    if inside not in (None, "header", "missed") and "| **no** |" in l:
+    if inside not in (None, "header", "missed") and "| **no**" in l:
         f = l.split(" | ")
-        missed.append(f"- {f[0][2:]} / {f[1]}: target {f[6]}; median {f[2]}, {f[5]}")
+        why = f[7].rstrip(" |").replace("**no**", "").strip()  # e.g. "(fastest processes: 2x)"
+        missed.append(f"- {f[0][2:]} / {f[1]}: target {f[6]}; median {f[2]}, {f[5]}"
+                      + (f" {why}" if why else ""))
 lines = merge(lines, {"missed": "\n".join(missed) if missed else "None."})
 open(out, "w").write("\n".join(lines).rstrip("\n") + "\n")
 EOF
