@@ -34,6 +34,9 @@ PACKAGES=(
     libtbb-dev                     # TBB adapter (oneTBB)
     libopenblas0-openmp graphicsmagick  # OpenMP adapter: third-party tests
 )
+# Only ./run.sh bench needs these (benchmarks/bench_server.c links
+# GraphicsMagick's C library); the demo and the tests do not.
+BENCH_PACKAGES=(libgraphicsmagick1-dev)
 
 # Sanitizer run-time settings for build/asan:
 #  - detect_stack_use_after_return=0: ASan's fake stacks assume a frame is
@@ -46,9 +49,10 @@ ASAN_ENV=(
 
 log() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
+# ensure_packages [EXTRA...]: PACKAGES and EXTRA
 ensure_packages() {
     local missing=() p
-    for p in "${PACKAGES[@]}"; do
+    for p in "${PACKAGES[@]}" "$@"; do
         if [[ $(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null) != installed ]]; then
             missing+=("$p")
         fi
@@ -150,7 +154,7 @@ cmd_test() {
 }
 
 cmd_bench() {
-    ensure_packages
+    ensure_packages "${BENCH_PACKAGES[@]}"
     configure_and_build build/bench -DCMAKE_BUILD_TYPE=Release \
         -DLITHE_ASSERTS=OFF -DLITHE_SANITIZE=OFF -DLITHE_TESTS=OFF \
         -DLITHE_BENCHMARKS=ON

@@ -17,6 +17,7 @@
 #                           binary but the multi-program ones below)
 #   bench_compose-w2, -w4   benchmarks/bench_compose.sh at widths 2 and 4
 #   bench_pthread           benchmarks/bench_pthread.sh
+#   bench_server            benchmarks/bench_server.sh
 #   bench_epcc              benchmarks/bench_epcc.sh
 #   bench_spqr-w2, -w4      benchmarks/bench_spqr.sh at widths 2 and 4
 # Every regenerated result block starts with a stamp line (date, commit,
@@ -29,8 +30,8 @@
 # check_perf_blocks.sh); BENCH_ONLY="NAME ..." regenerates only those blocks (e.g.
 # BENCH_ONLY="bench_spqr-w2 bench_spqr-w4"); BENCH_ROUNDS (default 15) is
 # passed through to the binaries; BENCH_COMPOSE_ROUNDS (default 5), and
-# BENCH_SPQR_ROUNDS (default 5): rounds of bench_compose.sh and
-# bench_spqr.sh.
+# BENCH_SPQR_ROUNDS (default 5), BENCH_SERVER_ROUNDS (default 7): rounds of
+# bench_compose.sh, bench_spqr.sh and bench_server.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -76,11 +77,11 @@ for name in bench_yield bench_create bench_wake bench_primitives bench_lithe; do
     [ -x "$bench/$name" ] && bins+=("$bench/$name")
 done
 for b in "$bench"/bench_*; do
-    case "$b" in */bench_compose_* | */bench_epcc_* | */bench_spqr_* | */bench_pthread) continue ;; esac  # their .sh run them
+    case "$b" in */bench_compose_* | */bench_epcc_* | */bench_spqr_* | */bench_pthread | */bench_server) continue ;; esac  # their .sh run them
     case " ${bins[*]-} " in *" $b "*) ;; *) [ -x "$b" ] && bins+=("$b") ;; esac
 done
 [ ${#bins[@]} -gt 0 ] || [ -x "$bench/bench_compose_lithe" ] || [ -x "$bench/bench_spqr_lithe" ] ||
-    [ -x "$bench/bench_pthread" ] ||
+    [ -x "$bench/bench_pthread" ] || [ -x "$bench/bench_server" ] ||
     { echo "run.sh: no benchmarks in $bench (build them first)" >&2; exit 1; }
 
 start=$(date +%s)
@@ -100,6 +101,12 @@ fi
 # pthreads adapter (about a minute on an idle 2-CPU machine).
 if [ -x "$bench/bench_pthread" ]; then
     block bench_pthread "pthreads adapter vs NPTL" "$root/benchmarks/bench_pthread.sh" "$build"
+fi
+# The thesis' image server: pthreads + GraphicsMagick's OpenMP resize, one
+# program on NPTL + libgomp and on the two adapters (about 2 minutes).
+if [ -x "$bench/bench_server" ]; then
+    block bench_server "Image server: pthreads + GraphicsMagick's OpenMP, stock vs lithe" \
+        "$root/benchmarks/bench_server.sh" "$build"
 fi
 # EPCC-style OpenMP overheads: libgomp, libomp and lithe are different programs.
 if [ -x "$bench/bench_epcc_lithe" ]; then
@@ -133,8 +140,8 @@ variant's value in a round is per operation (a timed batch divided by its
 size, or, for latencies, the median of the round's samples). Tables show
 the median over rounds with the min and max round; ratios are ratios of
 medians. Programs that differ in their libraries (bench_compose,
-bench_epcc, bench_spqr; bench_pthread, one program with and without
-LD_PRELOAD) are interleaved as processes by their scripts in the same
+bench_epcc, bench_spqr; bench_pthread and bench_server, one program
+with and without LD_PRELOAD) are interleaved as processes by their scripts in the same
 way. The machine is a shared, noisy 2-CPU VM: read the numbers
 as orders of magnitude and the ratios as the result. Targets are
 reported ("met?"), never asserted. Harness: benchmarks/harness.hpp
