@@ -13,9 +13,11 @@
  * Load: the main thread keeps SERVER_DEPTH requests outstanding (queue:
  * one mutex, two condition variables), SERVER_REQUESTS in total after
  * SERVER_WARMUP untimed ones; each of SERVER_THREADS threads takes the
- * next request, resizes its own copy of the source image (SERVER_W x
- * SERVER_H, deterministic pixels) to a size that varies with the request
- * id (Lanczos filter), reads the result back and sums it. Prints one line:
+ * next request and makes SERVER_THUMBS thumbnails of its own copies of the
+ * source image (SERVER_W x SERVER_H, deterministic pixels), each on a
+ * pthread of its own when there are several (as the thesis' server does):
+ * a Lanczos resize to a size set by the request id and the thumbnail,
+ * read back and summed. Prints one line:
  *   wall_s cpu_s req_per_s p50_ms p99_ms threads nvcsw nivcsw checksum
  * (cpu: user+system of the process; threads: the process's kernel threads
  * when half of the timed requests are done;
@@ -52,7 +54,7 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static long g_w, g_h, g_requests, g_warmup;
+static long g_w, g_h, g_requests, g_warmup, g_thumbs;
 static unsigned char *g_pixels;  // the source image, RGB
 
 // The request queue: ids next_id .. issued-1 wait; `done` counts finished.
@@ -69,18 +71,59 @@ static Image *make_source(ExceptionInfo *ex) {
                            CharPixel, g_pixels, ex);
 }
 
+// One thumbnail: `src` resized to a size set by the request id and the
+// thumbnail's index, read back and summed into `sum` (0 on failure).
+struct thumb {
+    Image *src;  // owned by one thread at a time
+    unsigned char *buf;
+    long id, k;
+    uint64_t sum;
+};
+
+static void *make_thumb(void *arg) {
+    struct thumb *t = arg;
+    ExceptionInfo ex;
+    GetExceptionInfo(&ex);
+    // 1 thumbnail: 55-85% of the source, varying with the id; more: from
+    // 20% up, one size per thumbnail (the Flickr set's spread).
+    long pct = g_thumbs == 1 ? 55 + t->id % 31
+                             : 20 + (65 * t->k) / (g_thumbs - 1) + t->id % 7;
+    unsigned long w = (unsigned long)(g_w * pct / 100);
+    unsigned long h = (unsigned long)(g_h * pct / 100);
+    Image *out = ResizeImage(t->src, w, h, LanczosFilter, 1.0, &ex);
+    t->sum = 0;
+    if (!out || !DispatchImage(out, 0, 0, w, h, "RGB", CharPixel, t->buf, &ex)) {
+        fprintf(stderr, "bench_server: request %ld, thumbnail %ld: %s\n", t->id,
+                t->k, ex.reason ? ex.reason : "resize failed");
+        __atomic_store_n(&g_failed, 1, __ATOMIC_RELAXED);
+    } else {
+        for (size_t i = 0; i < (size_t)w * h * 3; ++i)
+            t->sum = t->sum * 1099511628211u + t->buf[i];
+    }
+    if (out) DestroyImage(out);
+    DestroyExceptionInfo(&ex);
+    return NULL;
+}
+
 static void *serve(void *arg) {
     (void)arg;
     ExceptionInfo ex;
     GetExceptionInfo(&ex);
-    Image *src = make_source(&ex);
+    // A source image and a read-back buffer per thumbnail, kept across
+    // requests (GraphicsMagick images are not shared between threads).
+    struct thumb *th = calloc((size_t)g_thumbs, sizeof *th);
+    pthread_t *tids = calloc((size_t)g_thumbs, sizeof *tids);
     size_t cap = (size_t)g_w * (size_t)g_h * 3;
-    unsigned char *buf = malloc(cap);
-    if (!src || !buf) {
-        fprintf(stderr, "bench_server: source image: %s\n",
-                ex.reason ? ex.reason : "out of memory");
-        exit(1);
+    for (long k = 0; th && tids && k < g_thumbs; ++k) {
+        th[k].src = make_source(&ex);
+        th[k].buf = malloc(cap);
+        if (!th[k].src || !th[k].buf) {
+            fprintf(stderr, "bench_server: source image: %s\n",
+                    ex.reason ? ex.reason : "out of memory");
+            exit(1);
+        }
     }
+    if (!th || !tids) exit(1);
     for (;;) {
         pthread_mutex_lock(&g_mu);
         while (g_next_id == g_issued && g_issued < g_warmup + g_requests)
@@ -92,20 +135,22 @@ static void *serve(void *arg) {
         long id = g_next_id++;
         pthread_mutex_unlock(&g_mu);
 
-        // 55-85% of the source's size, varying with the id.
-        unsigned long w = (unsigned long)(g_w * (55 + id % 31) / 100);
-        unsigned long h = (unsigned long)(g_h * (55 + id % 31) / 100);
-        Image *out = ResizeImage(src, w, h, LanczosFilter, 1.0, &ex);
-        uint64_t sum = 0;
-        if (!out || !DispatchImage(out, 0, 0, w, h, "RGB", CharPixel, buf, &ex)) {
-            fprintf(stderr, "bench_server: request %ld: %s\n", id,
-                    ex.reason ? ex.reason : "resize failed");
-            __atomic_store_n(&g_failed, 1, __ATOMIC_RELAXED);
-        } else {
-            for (size_t i = 0; i < (size_t)w * h * 3; ++i)
-                sum = sum * 1099511628211u + buf[i];
+        // Thumbnail 0 here, the others on threads of their own (the
+        // thesis' server makes its thumbnails in parallel with pthreads).
+        for (long k = 0; k < g_thumbs; ++k) {
+            th[k].id = id;
+            th[k].k = k;
+            if (k > 0 && pthread_create(&tids[k], NULL, make_thumb, &th[k]) != 0) {
+                fprintf(stderr, "bench_server: pthread_create failed\n");
+                exit(1);
+            }
         }
-        if (out) DestroyImage(out);
+        make_thumb(&th[0]);
+        uint64_t sum = th[0].sum;
+        for (long k = 1; k < g_thumbs; ++k) {
+            pthread_join(tids[k], NULL);
+            sum += th[k].sum;
+        }
         double t = now_s();
 
         pthread_mutex_lock(&g_mu);
@@ -115,8 +160,12 @@ static void *serve(void *arg) {
         pthread_cond_signal(&g_finished);
         pthread_mutex_unlock(&g_mu);
     }
-    free(buf);
-    DestroyImage(src);
+    for (long k = 0; k < g_thumbs; ++k) {
+        free(th[k].buf);
+        DestroyImage(th[k].src);
+    }
+    free(th);
+    free(tids);
     DestroyExceptionInfo(&ex);
     return NULL;
 }
@@ -143,6 +192,7 @@ int main(void) {
     g_warmup = env_long("SERVER_WARMUP", 2 * threads, 0, 1000000);
     g_w = env_long("SERVER_W", 640, 16, 8192);
     g_h = env_long("SERVER_H", 480, 16, 8192);
+    g_thumbs = env_long("SERVER_THUMBS", 1, 1, 64);
     long total = g_warmup + g_requests;
 
     InitializeMagick(NULL);

@@ -6,6 +6,17 @@
 // uthread_init/cleanup) and never while holding another parlib lock. No
 // thread is created or waited for while holding it, except the keeper's own
 // creation. Lock order: release_mu, then mu.
+//
+// A uthread holds either lock only with its notifications disabled
+// (PoolLock), so it cannot be paused (time-sliced) while holding it. A
+// holder paused there waits for a vcore, and the uthreads waiting for the
+// lock may be what holds the vcores: glibc's mutex blocks their vcores in
+// the kernel, and liblithe_pthread's, which the std::mutex becomes when that
+// adapter is loaded (it interposes pthread_mutex_lock), spins in a uthread
+// whose notifications are disabled (lithe's context creation). That
+// livelocked benchmarks/bench_server.c (pthreads creating pthreads whose
+// OpenMP regions create contexts, under the adapter's slicer) in about one
+// run in five.
 #include "tls_pool.hpp"
 
 #include <signal.h>
@@ -27,10 +38,30 @@
 #include "context.hpp"
 #include "futex.hpp"
 #include "libc_guards.hpp"
+#include "parlib/uthread.h"
 #include "vcore_internal.hpp"
 
 namespace parlib {
 namespace {
+
+// Holds `m` with the calling uthread's notifications disabled (see the top
+// of the file); a plain lock outside uthreads (the keeper, vcore context).
+class PoolLock {
+public:
+    explicit PoolLock(std::mutex &m) : m_(m) {
+        uth_disable_notifs();
+        m_.lock();
+    }
+    ~PoolLock() {
+        m_.unlock();
+        uth_enable_notifs();  // takes a notification that came meanwhile
+    }
+    PoolLock(const PoolLock &) = delete;
+    PoolLock &operator=(const PoolLock &) = delete;
+
+private:
+    std::mutex &m_;
+};
 
 constexpr size_t kGap = 16 << 10;       // between parked frame and uthread
 constexpr size_t kOverhead = 96 << 10;  // TCB, static TLS, parked frames
@@ -158,7 +189,7 @@ bool fill_default_class() {
     const size_t cls = default_class(), warm = warm_target();
     size_t have;
     {
-        std::lock_guard<std::mutex> lk(pool().mu);
+        PoolLock lk(pool().mu);
         have = pool().free[cls].size();
     }
     if (have >= warm) return true;
@@ -177,7 +208,7 @@ bool fill_default_class() {
                 ok = false;
         }
     }
-    std::lock_guard<std::mutex> lk(pool().mu);
+    PoolLock lk(pool().mu);
     auto &fl = pool().free[cls];
     fl.insert(fl.end(), made.begin(), made.end());
     return ok;
@@ -194,7 +225,7 @@ void keeper_main() {
     for (;;) {
         {
             Pool &p = pool();
-            std::unique_lock<std::mutex> lk(p.mu);
+            std::unique_lock<std::mutex> lk(p.mu);  // a kernel thread: no notifications
             if (refill_failed)
                 p.keeper_cv.wait_for(lk, std::chrono::milliseconds(10));
             else
@@ -211,9 +242,9 @@ void keeper_main() {
             // Take the batch only while holding release_mu, so that
             // tls_pool_flush never sees an empty queue while a batch it must
             // wait for is still unreleased here.
-            std::lock_guard<std::mutex> rl(pool().release_mu);
+            PoolLock rl(pool().release_mu);
             {
-                std::lock_guard<std::mutex> lk(pool().mu);
+                PoolLock lk(pool().mu);
                 batch.swap(pool().to_release);
             }
             release_now(batch);
@@ -250,7 +281,7 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
     Pool &p = pool();
     bool fill = false;
     {
-        std::lock_guard<std::mutex> lk(p.mu);
+        PoolLock lk(p.mu);
         if (p.fill == Pool::Fill::kNone) {
             p.fill = Pool::Fill::kFilling;
             fill = true;
@@ -263,7 +294,7 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
     // acquires find it low.
     if (fill) fill_default_class();
     {
-        std::lock_guard<std::mutex> lk(p.mu);
+        PoolLock lk(p.mu);
         if (fill) {
             PARLIB_ASSERT(p.fill == Pool::Fill::kFilling);  // one fill, once
             p.fill = Pool::Fill::kDone;
@@ -285,7 +316,7 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
 }
 
 void tls_slot_release(TlsSlot *slot) {
-    std::lock_guard<std::mutex> lk(pool().mu);
+    PoolLock lk(pool().mu);
     auto &q = pool().to_release;
     q.push_back(slot);
     // The first slot wakes the keeper to start gathering, a full batch
@@ -295,9 +326,9 @@ void tls_slot_release(TlsSlot *slot) {
 
 void tls_pool_flush() {
     std::vector<TlsSlot *> batch;
-    std::lock_guard<std::mutex> rl(pool().release_mu);  // waits for the keeper's
+    PoolLock rl(pool().release_mu);  // waits for the keeper's
     {
-        std::lock_guard<std::mutex> lk(pool().mu);
+        PoolLock lk(pool().mu);
         batch.swap(pool().to_release);
     }
     release_now(batch);

@@ -6,6 +6,15 @@
 // at most as many kernel threads as there are harts (the vcores): the
 // pthreads and the OpenMP teams share the harts instead of each runtime
 // making its own kernel threads.
+//
+// With the argument "thread_per_thumbnail" each request instead creates
+// kThumbs pthreads that each run the region and joins them (the thesis'
+// server makes its 9 thumbnails that way): contexts are made and cleaned
+// up all the time, by pthread_create and by the regions' teams, on every
+// hart at once, while the pthreads adapter's slicer pauses threads: the
+// shape of benchmarks/bench_server.c, where parlib's TLS pool once
+// livelocked (a lock holder paused; tests/parlib/test_tls_pool_locking.cpp
+// pins the fix; this run did not show the livelock, it is a stress).
 #include <omp.h>
 #include <pthread.h>
 #include <sys/syscall.h>
@@ -15,6 +24,7 @@
 #include <cstdio>
 #include <mutex>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "check_or_return.hpp"
@@ -26,7 +36,11 @@ void *lithe_context_self(void);
 
 namespace {
 
-constexpr int kThreads = 6, kRequests = 40, kN = 4000;
+constexpr int kThreads = 6, kThumbs = 9;
+bool g_thread_per_thumbnail = false;
+// Per region; thumbnails are longer (about a millisecond, so that the
+// slicer's ticks find threads running) and fewer.
+int g_requests = 40, g_n = 4000;
 
 std::mutex g_seen_mu;  // pthread_mutex_lock: the adapter's
 std::set<long> g_kernel_tids;
@@ -38,26 +52,57 @@ void note_tid() {
     g_kernel_tids.insert(t);
 }
 
+// One "thumbnail": an OpenMP region filling img from (id, r); checked.
+void thumbnail(long id, int r) {
+    std::vector<double> img(g_n);
+    int members = 0;
+#pragma omp parallel
+    {
+        if (!lithe_context_self()) g_not_lithe.fetch_add(1);
+#pragma omp single
+        members = omp_get_num_threads();
+#pragma omp for
+        for (int i = 0; i < g_n; ++i) img[i] = double(i) * (id + 1) + r;
+        note_tid();
+    }
+    if (members > 1) g_wide_regions.fetch_add(1);
+    double sum = 0;
+    for (double v : img) sum += v;
+    double want = (id + 1) * (double(g_n) * (g_n - 1) / 2) + double(r) * g_n;
+    if (sum != want) g_bad.fetch_add(1);
+}
+
+struct Thumb {
+    long id;
+    int r;
+};
+
+void *thumbnail_thread(void *p) {
+    auto *t = static_cast<Thumb *>(p);
+    if (!lithe_context_self()) g_not_lithe.fetch_add(1);
+    thumbnail(t->id, t->r);
+    return nullptr;
+}
+
 void *serve(void *p) {
     long id = reinterpret_cast<long>(p);
     if (!lithe_context_self()) g_not_lithe.fetch_add(1);
-    for (int r = 0; r < kRequests; ++r) {
-        std::vector<double> img(kN);
-        int members = 0;
-#pragma omp parallel
-        {
-            if (!lithe_context_self()) g_not_lithe.fetch_add(1);
-#pragma omp single
-            members = omp_get_num_threads();
-#pragma omp for
-            for (int i = 0; i < kN; ++i) img[i] = double(i) * (id + 1) + r;
-            note_tid();
+    for (int r = 0; r < g_requests; ++r) {
+        if (!g_thread_per_thumbnail) {
+            thumbnail(id, r);
+            continue;
         }
-        if (members > 1) g_wide_regions.fetch_add(1);
-        double sum = 0;
-        for (double v : img) sum += v;
-        double want = (id + 1) * (double(kN) * (kN - 1) / 2) + double(r) * kN;
-        if (sum != want) g_bad.fetch_add(1);
+        pthread_t th[kThumbs];
+        Thumb t[kThumbs];
+        for (int k = 0; k < kThumbs; ++k) {
+            t[k] = {id * kThumbs + k, r};
+            if (pthread_create(&th[k], nullptr, thumbnail_thread, &t[k]) != 0) {
+                g_bad.fetch_add(1);
+                th[k] = pthread_t();
+            }
+        }
+        for (int k = 0; k < kThumbs; ++k)
+            if (th[k] != pthread_t() && pthread_join(th[k], nullptr) != 0) g_bad.fetch_add(1);
     }
     note_tid();
     return nullptr;
@@ -65,15 +110,23 @@ void *serve(void *p) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        CHECK_IN_MAIN(std::string(argv[1]) == "thread_per_thumbnail");
+        g_thread_per_thumbnail = true;
+        g_requests = 8;
+        g_n = 400000;
+    }
     int harts = lithe_num_harts();
     std::vector<pthread_t> th(kThreads);
     for (long i = 0; i < kThreads; ++i)
         CHECK_IN_MAIN(pthread_create(&th[i], nullptr, serve, reinterpret_cast<void *>(i)) == 0);
     for (pthread_t t : th) CHECK_IN_MAIN(pthread_join(t, nullptr) == 0);
-    std::printf("omp_in_pthreads: %d threads x %d regions, %d harts, %zu kernel "
-                "threads ran them, %d regions had more than one member\n",
-                kThreads, kRequests, harts, g_kernel_tids.size(), g_wide_regions.load());
+    std::printf("omp_in_pthreads: %d threads x %d requests of %d region(s)%s, %d harts, "
+                "%zu kernel threads ran them, %d regions had more than one member\n",
+                kThreads, g_requests, g_thread_per_thumbnail ? kThumbs : 1,
+                g_thread_per_thumbnail ? " on a pthread each" : "", harts,
+                g_kernel_tids.size(), g_wide_regions.load());
     CHECK_IN_MAIN(g_bad.load() == 0);
     CHECK_IN_MAIN(g_not_lithe.load() == 0);
     CHECK_IN_MAIN(static_cast<int>(g_kernel_tids.size()) <= harts);
