@@ -116,27 +116,7 @@ void take_process_affinity() {
                      reinterpret_cast<long>(&g_process_mask), 0);
 }
 
-namespace {
-
-bool vcore_pinned_to(int cpu) {
-    if (!config().pin) return false;
-    for (int i = 0; i < g_max_vcores; ++i)
-        if (g_vcores[i].cpu == cpu) return true;
-    return false;
-}
-
-// `cpu`, or one of `allowed` that no vcore is pinned to if `cpu` has one.
-unsigned cpu_off_vcores(unsigned cpu, const cpu_set_t &allowed) {
-    if (!vcore_pinned_to(static_cast<int>(cpu))) return cpu;
-    for (int c = 0; c < CPU_SETSIZE; ++c)
-        if (CPU_ISSET(c, &allowed) && !vcore_pinned_to(c))
-            return static_cast<unsigned>(c);
-    return cpu;
-}
-
-}  // namespace
-
-PinnedToThisCpu::PinnedToThisCpu(Where where) : tid_(raw_gettid()) {
+PinnedToThisCpu::PinnedToThisCpu() : tid_(raw_gettid()) {
     uth_disable_notifs();
     if (!g_have_process_mask ||
         raw_syscall4(SYS_sched_getaffinity, 0, sizeof saved_,
@@ -146,7 +126,6 @@ PinnedToThisCpu::PinnedToThisCpu(Where where) : tid_(raw_gettid()) {
     unsigned cpu = 0;
     if (raw_syscall4(SYS_getcpu, reinterpret_cast<long>(&cpu), 0, 0, 0) != 0)
         return;
-    if (where == Where::kOffVcores) cpu = cpu_off_vcores(cpu, saved_);
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);

@@ -74,15 +74,10 @@ void take_process_affinity();
 // vcore on another CPU; the new thread should then take_process_affinity.
 // No-op pinning when the thread is already on one CPU or the process's
 // affinity is unknown. Must not yield in between (asserted: the same
-// kernel thread restores what it pinned). kOffVcores is for a thread that
-// is not a vcore (the TLS pool's keeper): if a vcore is pinned to the CPU
-// it runs on and another CPU of its affinity has none, it moves there
-// instead, so that its work does not take the CPU of a vcore (which would
-// otherwise wake it there) while a CPU without one idles.
+// kernel thread restores what it pinned).
 class PinnedToThisCpu {
 public:
-    enum class Where { kHere, kOffVcores };
-    explicit PinnedToThisCpu(Where where = Where::kHere);
+    PinnedToThisCpu();
     ~PinnedToThisCpu();
     PinnedToThisCpu(const PinnedToThisCpu &) = delete;
     PinnedToThisCpu &operator=(const PinnedToThisCpu &) = delete;

@@ -131,7 +131,7 @@ void *backing_main(void *arg) {
 }
 
 // The creator waits for the new thread, so callers that create several
-// pin themselves to a CPU meanwhile (fill_default_class), and the new
+// pin themselves to their CPU meanwhile (fill_default_class), and the new
 // thread runs there instead of preempting a vcore elsewhere; backing_main
 // then takes the process's affinity, so that when it is released it may
 // exit on any CPU. Created through pthread_create as the program would
@@ -174,19 +174,17 @@ size_t warm_target() { return static_cast<size_t>(config().tls_pool); }
 
 // Creates slots of the default size class until its free list holds the
 // warm target (at most that many: the keeper has releases to do too),
-// pinned to a CPU meanwhile (`where`: the first fill's caller stays where
-// it is, the keeper prefers a CPU no vcore is pinned to), and adds each to
-// the list as soon as it is made. An acquire that finds the list empty
-// meanwhile creates a slot of its own; so in a create + join loop the
-// vcore and the keeper each make part of the slots, in parallel (they
-// used to be published at the end of the fill: the vcore made nearly all
-// of them while the keeper's waited). False if a creation failed (out of
-// threads or memory).
-bool fill_default_class(PinnedToThisCpu::Where where) {
+// pinned to this CPU meanwhile, and adds each to the list as soon as it is
+// made. An acquire that finds the list empty meanwhile creates a slot of
+// its own; so in a create + join loop the vcore and the keeper each make
+// part of the slots, in parallel (they used to be published at the end of
+// the fill: the vcore made most of them while the keeper's waited). False
+// if a creation failed (out of threads or memory).
+bool fill_default_class() {
     const size_t cls = default_class(), warm = warm_target();
     // Nothing that may yield a uthread while pinned (PinnedToThisCpu); the
     // pool lock is held only to count and publish.
-    PinnedToThisCpu pin(where);
+    PinnedToThisCpu pin;
     for (size_t made = 0; made < warm; ++made) {
         {
             std::lock_guard<std::mutex> lk(pool().mu);
@@ -235,7 +233,7 @@ void keeper_main() {
             }
             release_now(batch);
         }
-        refill_failed = !fill_default_class(PinnedToThisCpu::Where::kOffVcores);
+        refill_failed = !fill_default_class();
     }
 }
 
@@ -285,7 +283,7 @@ TlsSlot *tls_slot_acquire(size_t stack_size) {
     // thread creations would preempt the vcores while they run that work.
     // A failed creation leaves the pool short; the keeper retries when
     // acquires find it low.
-    if (fill) fill_default_class(PinnedToThisCpu::Where::kHere);
+    if (fill) fill_default_class();
     {
         std::lock_guard<std::mutex> lk(p.mu);
         if (fill) {
