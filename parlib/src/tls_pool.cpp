@@ -20,6 +20,7 @@
 #include "tls_pool.hpp"
 
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
@@ -63,7 +64,6 @@ private:
     std::mutex &m_;
 };
 
-constexpr size_t kGap = 16 << 10;       // between parked frame and uthread
 constexpr size_t kOverhead = 96 << 10;  // TCB, static TLS, parked frames
 constexpr int kReleaseBatch = 16;
 
@@ -102,6 +102,26 @@ const char *process_name() {
     return name.c_str();
 }
 
+// Between a parked backing thread's frame and the top of its uthread's
+// stack. The parked thread blocks every signal it may (glibc keeps its own
+// SIGSETXID deliverable: setuid and friends run a handler on every thread),
+// so the gap need only hold one signal frame (AT_MINSIGSTKSZ: ~3.3 KiB with
+// AVX-512, ~11 KiB with AMX) and a short handler. No larger: glibc frees
+// (MADV_DONTNEED) a thread's stack below its exit frame less 16 KiB when
+// it exits, and hands the stack to the next thread it creates; the uthread
+// stack pages above that line stay mapped for the next uthread, so neither
+// takes a page fault there (a 16 KiB gap put them all below it: two faults
+// and two zapped pages per thread, ~6 µs of a create + join pair).
+size_t gap() {
+    static const size_t g = [] {
+        constexpr size_t kPage = 4096, kMin = 8 << 10;
+        size_t frame = getauxval(AT_MINSIGSTKSZ);
+        size_t need = (frame + kPage + kPage - 1) / kPage * kPage;
+        return need > kMin ? need : kMin;
+    }();
+    return g;
+}
+
 void *backing_main(void *arg) {
     auto *s = static_cast<TlsSlot *>(arg);
     // A thread inherits its creator's name (the keeper's, parlib-keeper,
@@ -120,13 +140,14 @@ void *backing_main(void *arg) {
     pthread_getattr_np(pthread_self(), &a);
     pthread_attr_getstack(&a, &lo, &sz);
     pthread_attr_destroy(&a);
-    auto hi = (reinterpret_cast<uintptr_t>(stack_pointer()) - kGap) &
+    auto hi = (reinterpret_cast<uintptr_t>(stack_pointer()) - gap()) &
               ~uintptr_t{63};
     s->stack_lo = static_cast<char *>(lo);
     s->stack_hi = reinterpret_cast<char *>(hi);
     // Touch the top pages now, on this (pool) thread's time: otherwise the
     // first frame written by uthread_init takes a page fault (~3 µs here)
-    // on the creating uthread's path.
+    // on the creating uthread's path when the stack is fresh (a stack
+    // glibc reuses keeps them: gap()).
     for (uintptr_t p = (hi - 8192) & ~uintptr_t{4095}; p < hi; p += 4096)
         *reinterpret_cast<volatile char *>(p) = 0;
     s->fsbase = read_fsbase();
@@ -183,35 +204,29 @@ size_t default_class() { return size_class(config().stack_size); }
 size_t warm_target() { return static_cast<size_t>(config().tls_pool); }
 
 // Creates slots of the default size class until its free list holds the
-// warm target, pinned to this CPU meanwhile, and adds them to it. False if
-// a creation failed (out of threads or memory).
+// warm target (at most that many: the keeper has releases to do too),
+// pinned to this CPU meanwhile, and adds each to the list as soon as it is
+// made. An acquire that finds the list empty meanwhile creates a slot of
+// its own; so in a create + join loop the vcore and the keeper each make
+// part of the slots, in parallel (they used to be published at the end of
+// the fill: the vcore made most of them while the keeper's waited). False
+// if a creation failed (out of threads or memory).
 bool fill_default_class() {
     const size_t cls = default_class(), warm = warm_target();
-    size_t have;
-    {
-        PoolLock lk(pool().mu);
-        have = pool().free[cls].size();
-    }
-    if (have >= warm) return true;
-    std::vector<TlsSlot *> made;
-    made.reserve(warm - have);
-    bool ok = true;
-    {
-        // Nothing but creations while pinned: no pool lock, and nothing
-        // that may yield a uthread (PinnedToThisCpu).
-        PinnedToThisCpu pin;
-        while (ok && have + made.size() < warm) {
-            TlsSlot *s = create_slot(cls);
-            if (s)
-                made.push_back(s);
-            else
-                ok = false;
+    // Nothing that may yield a uthread while pinned (PinnedToThisCpu); the
+    // pool lock is held only to count and publish.
+    PinnedToThisCpu pin;
+    for (size_t made = 0; made < warm; ++made) {
+        {
+            PoolLock lk(pool().mu);
+            if (pool().free[cls].size() >= warm) break;
         }
+        TlsSlot *s = create_slot(cls);
+        if (!s) return false;
+        PoolLock lk(pool().mu);
+        pool().free[cls].push_back(s);
     }
-    PoolLock lk(pool().mu);
-    auto &fl = pool().free[cls];
-    fl.insert(fl.end(), made.begin(), made.end());
-    return ok;
+    return true;
 }
 
 // The keeper: keeps the default size class warm and performs releases.
@@ -256,6 +271,13 @@ void keeper_main() {
 void start_keeper_locked() {
     pool().keeper_started = true;
     std::thread([] {
+        // Started by whichever thread first needs it, often a uthread on a
+        // pinned vcore, whose pinning it inherits when libparlib's
+        // pthread_create guard is not the definition reached (a program
+        // linked with or preloading liblithe_pthread reaches libc's
+        // first). So pinned, it and the threads it creates would compete
+        // with that vcore for its CPU while the others idle.
+        take_process_affinity();
         sigset_t all;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, nullptr);

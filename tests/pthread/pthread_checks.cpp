@@ -25,6 +25,10 @@
 //                     of 127 threads, 64 leaves)
 //   exit_running      main returns while 4 threads still spin: the process
 //                     ends (exit status 0), as with kernel threads
+//   keeper_unpinned   create + join pairs, more than parlib's TLS pool
+//                     holds, start its keeper thread from main's (pinned)
+//                     hart; once idle it has the process's affinity, not
+//                     that hart's CPU (ref: there is no keeper)
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,7 +39,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <dirent.h>
+#include <fstream>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "named_checks.hpp"
@@ -448,6 +455,56 @@ bool exit_running() {
     return true;  // main returns with them running
 }
 
+// --- keeper_unpinned ---
+// The Cpus_allowed line of /proc/self/task/TASK/status.
+std::string cpus_of(const std::string &task) {
+    std::ifstream f("/proc/self/task/" + task + "/status");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind("Cpus_allowed:", 0) == 0) return line;
+    return "";
+}
+
+// The affinities of the threads named parlib-keeper.
+std::vector<std::string> keeper_cpus() {
+    std::vector<std::string> v;
+    DIR *d = opendir("/proc/self/task");
+    while (dirent *e = readdir(d)) {
+        std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+        std::string c;
+        if (e->d_name[0] != '.' && std::getline(comm, c) && c == "parlib-keeper")
+            v.push_back(cpus_of(e->d_name));
+    }
+    closedir(d);
+    return v;
+}
+
+bool keeper_unpinned() {
+    for (int i = 0; i < 64; ++i) {
+        Slot s{i, {}, false};
+        pthread_t t;
+        CHECK(pthread_create(&t, nullptr, twice, &s) == 0);
+        CHECK(pthread_join(t, nullptr) == 0);
+    }
+    if (!expect_lithe()) return true;
+    // The keeper starts (and names itself) asynchronously, and pins itself
+    // while it fills the pool: give it time. Its affinity should become
+    // the main thread's (the process's: under lithe the original main
+    // kernel thread parks with it).
+    const std::string process = cpus_of(std::to_string(getpid()));
+    std::vector<std::string> keeper;
+    for (int waited_ms = 0; (keeper = keeper_cpus()).size() != 1 || keeper[0] != process;
+         waited_ms += 10) {
+        if (waited_ms > 10000) {
+            std::fprintf(stderr, "%zu keeper(s)%s%s, process: %s\n", keeper.size(),
+                         keeper.empty() ? "" : ": ", keeper.empty() ? "" : keeper[0].c_str(),
+                         process.c_str());
+            return false;
+        }
+        usleep(10000);
+    }
+    return true;
+}
+
 const named_checks::Check kChecks[] = {
     {"create_join_many", create_join_many},
     {"shares_harts", shares_harts},
@@ -459,6 +516,7 @@ const named_checks::Check kChecks[] = {
     {"misuse", misuse},
     {"nested", nested},
     {"exit_running", exit_running},
+    {"keeper_unpinned", keeper_unpinned},
 };
 
 }  // namespace
