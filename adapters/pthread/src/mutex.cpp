@@ -55,16 +55,28 @@ void set_held(pthread_mutex_t *m, int self) {
     ++m->__data.__nusers;
 }
 
+// After the fast attempt failed: waits for the word (wait.hpp); 0,
+// ETIMEDOUT, or EINVAL for a bad `abstime`.
+__attribute__((noinline)) int lock_contended(pthread_mutex_t *m,
+                                             const struct timespec *abstime,
+                                             clockid_t clock) {
+    Deadline d;
+    if (abstime) {
+        if (!valid_timespec(abstime)) return EINVAL;
+        d = Deadline::at(clock, *abstime);
+    }
+    return lock_word_contended(word(m), d);
+}
+
 // The holder's checks before taking it: -1 to go on, else the result.
 int relock_by_holder(pthread_mutex_t *m, int kind, int self, bool trying) {
+    if (kind != kRecursive && kind != kErrorCheck) return -1;  // as glibc:
+    // normal and adaptive deadlock (or answer EBUSY to trylock)
     if (__atomic_load_n(&m->__data.__owner, __ATOMIC_RELAXED) != self) return -1;
-    if (kind == kRecursive) {
-        if (m->__data.__count == UINT_MAX) return EAGAIN;
-        ++m->__data.__count;
-        return 0;
-    }
     if (kind == kErrorCheck) return trying ? EBUSY : EDEADLK;
-    return -1;  // normal/adaptive: deadlock (or EBUSY for trylock), as glibc
+    if (m->__data.__count == UINT_MAX) return EAGAIN;
+    ++m->__data.__count;
+    return 0;
 }
 
 }  // namespace
@@ -83,14 +95,8 @@ int mutex_lock(pthread_mutex_t *m, const struct timespec *abstime,
                clockid_t clock) {
     int kind = kind_of(m) & kKindMask, self = owner_id();
     if (int rc = relock_by_holder(m, kind, self, false); rc >= 0) return rc;
-    if (!try_take(m)) {
-        Deadline d;
-        if (abstime) {
-            if (!valid_timespec(abstime)) return EINVAL;
-            d = Deadline::at(clock, *abstime);
-        }
-        if (lock_word_contended(word(m), d) == ETIMEDOUT) return ETIMEDOUT;
-    }
+    if (!try_take(m))
+        if (int rc = lock_contended(m, abstime, clock)) return rc;
     set_held(m, self);
     return 0;
 }
@@ -126,7 +132,9 @@ using namespace lithe_pthread;
 
 extern "C" {
 
-__attribute__((visibility("default"))) int pthread_mutex_lock(
+// flatten: the uncontended lock and unlock in one function each, as
+// glibc's.
+__attribute__((visibility("default"), flatten)) int pthread_mutex_lock(
     pthread_mutex_t *m) noexcept {
     if (!mutex_ours(m)) return next_mutex_lock(m);
     return mutex_lock(m, nullptr, CLOCK_REALTIME);
@@ -162,7 +170,7 @@ __attribute__((visibility("default"))) int pthread_mutex_clocklock(
     return mutex_lock(m, abstime, clock);
 }
 
-__attribute__((visibility("default"))) int pthread_mutex_unlock(
+__attribute__((visibility("default"), flatten)) int pthread_mutex_unlock(
     pthread_mutex_t *m) noexcept {
     if (!mutex_ours(m)) return next_mutex_unlock(m);
     return mutex_unlock(m);
