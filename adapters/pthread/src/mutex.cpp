@@ -24,9 +24,10 @@
 // word's cache line away from the holder, and a poll that finds the word
 // free moves the lock (and the data it guards) to the spinner's hart, so
 // polling at every pause made a lock whose holder re-takes it at once
-// bounce between harts (bench_pthread mutex at 2 harts: ~70 ns per lock +
-// unlock against ~16 with these intervals, docs/perf.md). A spinner sees a
-// release at most about as late as it has already waited.
+// bounce between harts (bench_pthread mutex, 4 threads at 2 harts: 65-77
+// ns per lock + unlock against 15-18 with these intervals and NPTL's
+// 25-50, docs/perf.md). A spinner sees a release at most about as late as
+// it has already waited.
 // Locks barge: an unlock frees the word and wakes one sleeper, and whoever
 // takes the word first has it. A locker that has slept takes the word as
 // 2 ever after, also by spinning, so its unlock wakes the next sleeper
