@@ -546,6 +546,16 @@ void uthread_exit(void) {
 
 struct uthread *uthread_self(void) { return tls_self; }
 
+bool uthread_running_elsewhere(const struct uthread *u) {
+    if (!u) return false;
+    const Vcore *mine = tls_vcore;
+    for (int i = 0; i < g_max_vcores; ++i)
+        if (&g_vcores[i] != mine &&
+            __atomic_load_n(&g_vcores[i].current, __ATOMIC_RELAXED) == u)
+            return true;
+    return false;
+}
+
 void uthread_has_blocked(struct uthread *u, int flags) {
     if (g_ops->thread_has_blocked) g_ops->thread_has_blocked(u, flags);
 }

@@ -270,6 +270,8 @@ int vcore_request(int n) {
     return granted;
 }
 
+uint64_t vcore_spin_window_us(void) { return g_idle_spin_us; }
+
 void vcore_yield(void) {
     Vcore *v = tls_vcore;
     PARLIB_CHECK(v && !tls_self, "vcore_yield: not called in vcore context");

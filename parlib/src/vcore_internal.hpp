@@ -46,7 +46,8 @@ struct alignas(64) Vcore {
     char *stack_lo = nullptr;      // lowest usable vcore-context address
     std::atomic<uint32_t> state{kParked};
     // The uthread running here, or interrupted here and still current.
-    // Written only by this vcore.
+    // Written only by this vcore; other threads only compare it with a
+    // pointer (uthread_running_elsewhere, an atomic load).
     uthread *current = nullptr;
     // MXCSR / x87 CW in effect on this vcore's thread, in the saved-slot
     // layout (context.hpp) with kCtlKnown set, or 0 if unknown: set when a

@@ -1,6 +1,7 @@
 // Basic uthread life cycle on the FIFO test scheduler.
 #include <catch2/catch.hpp>
 
+#include <parlib/futex.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -87,4 +88,47 @@ TEST_CASE("the TLS pool keeper does not wake up while the process is idle") {
     usleep(200000);
     INFO("keeper wake-ups in 200 ms of idleness");
     REQUIRE(thread_stats::voluntary_switches_of("parlib-keeper") - settled == 0);
+}
+
+// uthread_running_elsewhere: "does u have a vcore other than the caller's
+// right now?", which the pthreads adapter's mutex asks of a holder before
+// spinning on it. Never of the caller itself or of NULL; true of a uthread
+// that keeps another vcore; false of one that sleeps (a futex) or is gone
+// (the pointer is only compared). With one vcore no other uthread can run
+// while main does, so it is false of all of them.
+TEST_CASE("uthread_running_elsewhere is true only of a uthread another vcore runs") {
+    fifo::init();
+    REQUIRE_FALSE(uthread_running_elsewhere(nullptr));
+    REQUIRE_FALSE(uthread_running_elsewhere(uthread_self()));
+    const bool many = max_vcores() > 1;
+    std::atomic<int> stage{0};
+    uint32_t word = 0;
+    auto *spinner = fifo::spawn([&] {
+        stage.store(1);
+        while (stage.load() != 2) {
+            if (!many) fifo::yield();  // one vcore: main must run too
+        }
+        uth_futex_wait(&word, 0, -1);  // asleep: no vcore
+    });
+    const uthread *u = &spinner->u;
+    while (stage.load() != 1) fifo::yield();
+    if (many) {
+        // It holds its vcore until stage 2; main runs on another one.
+        REQUIRE(uthread_running_elsewhere(u));
+    } else {
+        REQUIRE_FALSE(uthread_running_elsewhere(u));
+    }
+    stage.store(2);
+    // Once it sleeps in the futex it has no vcore, and keeps none.
+    uint64_t end = parlib_now_us() + 10'000'000;
+    while (uthread_running_elsewhere(u) && parlib_now_us() < end) fifo::yield();
+    for (int i = 0; i < 1000; ++i) {
+        REQUIRE_FALSE(uthread_running_elsewhere(u));
+        fifo::yield();
+    }
+    // The futex is the only way on; wake until it took the wake-up.
+    word = 1;
+    while (uth_futex_wake(&word, 1) == 0) fifo::yield();
+    fifo::join(spinner);
+    REQUIRE_FALSE(uthread_running_elsewhere(u));  // exited and freed
 }

@@ -154,6 +154,20 @@ TEST_CASE("idle vcores park and use almost no CPU") {
     }
 }
 
+// The window idle vcores spin (and the pthreads adapter's mutex spins on a
+// running holder): PARLIB_SPIN_US when given, else 50 µs, or 0 with more
+// vcores than CPUs in the affinity mask (PARLIB_VCORES=4 on 2 CPUs).
+TEST_CASE("vcore_spin_window_us is PARLIB_SPIN_US, or 0 when vcores outnumber CPUs") {
+    fifo::init();
+    cpu_set_t mask;
+    REQUIRE(sched_getaffinity(0, sizeof mask, &mask) == 0);
+    const char *env = getenv("PARLIB_SPIN_US");
+    uint64_t want = env && *env ? strtoull(env, nullptr, 10)
+                    : max_vcores() > CPU_COUNT(&mask) ? 0
+                                                       : 50;
+    REQUIRE(vcore_spin_window_us() == want);
+}
+
 namespace {
 std::atomic<int> g_wake_handled{0};
 std::atomic<int> g_wake_on{-1};

@@ -102,11 +102,21 @@ inline bool try_lock_word(uint32_t *word) {
     return __atomic_compare_exchange_n(word, &expect, 1, false, __ATOMIC_ACQUIRE,
                                        __ATOMIC_RELAXED);
 }
-// After try_lock_word failed: waits for the word; 0 or ETIMEDOUT.
-inline int lock_word_contended(uint32_t *word, const Deadline &d) {
-    while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+// After try_lock_word failed: waits for the word; 0 or ETIMEDOUT. Before
+// each sleep, spin(take) may try to take the word by spinning (true once
+// it did, setting it to `take`). `take` is 1 until the caller has slept and
+// 2 from then on: the sleeper that took a wake-up must leave the word at 2
+// so that its unlock wakes the next one.
+template <class Spin>
+int lock_word_contended(uint32_t *word, const Deadline &d, Spin spin) {
+    for (uint32_t take = 1;; take = 2) {
+        if (spin(take)) return 0;
+        if (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) == 0) return 0;
         if (wait_word(word, 2, d) == ETIMEDOUT) return ETIMEDOUT;
-    return 0;
+    }
+}
+inline int lock_word_contended(uint32_t *word, const Deadline &d) {
+    return lock_word_contended(word, d, [](uint32_t) { return false; });
 }
 inline void unlock_word(uint32_t *word) {
     if (__atomic_exchange_n(word, 0, __ATOMIC_RELEASE) == 2) uth_futex_wake(word, 1);

@@ -191,6 +191,17 @@ __attribute__((noreturn)) void uthread_exit(void);
 /* The calling uthread, or NULL in vcore context or on a foreign thread. */
 struct uthread *uthread_self(void);
 
+/* True if `u` is current on a vcore other than the caller's: running
+ * there (also while it sits in a system call), or interrupted there by a
+ * notification and still current. False for NULL, and always false for the
+ * caller itself. `u` is only compared, never dereferenced, so it may be
+ * stale or freed; the answer is stale as soon as it is read. For waiters
+ * that spin only while what they wait for makes progress elsewhere (the
+ * pthreads adapter's mutex: "does the holder run on another vcore?"); with
+ * one vcore it is false for every uthread a uthread asks about. Reads one
+ * word per vcore. Any context. */
+bool uthread_running_elsewhere(const struct uthread *u);
+
 /* Forwarders to the scheduler (see struct schedule_ops). uthread_paused may
  * also be called on current_uthread() from vcore context. */
 void uthread_has_blocked(struct uthread *u, int flags);

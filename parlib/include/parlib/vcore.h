@@ -59,6 +59,14 @@ bool vcore_forked_child(void);
  * online by this call. */
 int vcore_request(int n);
 
+/* The idle spin window in microseconds, fixed at init: how long
+ * vcore_yield spins before parking (PARLIB_SPIN_US, default 50; 0 when
+ * there are more vcores than CPUs in the affinity mask and PARLIB_SPIN_US
+ * is not given, since the kernel then time-slices the vcores and a spinner
+ * takes CPU time from the vcore it waits for). Code above parlib that
+ * spins on another vcore's progress uses it as its bound. */
+uint64_t vcore_spin_window_us(void);
+
 /* Vcore context only: gives this vcore back. It spins for the idle window
  * (PARLIB_SPIN_US, default 50 µs, or 0 when there are more vcores than
  * CPUs in the process's mask) watching for requests and events, then
