@@ -118,6 +118,9 @@ void take_process_affinity() {
 
 PinnedToThisCpu::PinnedToThisCpu() : tid_(raw_gettid()) {
     uth_disable_notifs();
+    // The kernel writes only its own mask size (8 bytes here): the rest
+    // must read as "not in the set", for CPU_COUNT and for the restore.
+    CPU_ZERO(&saved_);
     if (!g_have_process_mask ||
         raw_syscall4(SYS_sched_getaffinity, 0, sizeof saved_,
                      reinterpret_cast<long>(&saved_), 0) <= 0 ||
