@@ -46,6 +46,14 @@ namespace parlib {
 
 void *real_symbol(const char *name) {
     void *p = dlsym(RTLD_NEXT, name);
+    // RTLD_NEXT searches only the objects after libparlib, and libc comes
+    // before it when libparlib is a dependency of an adapter the program
+    // links or preloads (whose forwards then call the guards here:
+    // adapters/common/libc_guard_forwards.cpp): ask libc itself.
+    if (!p) {
+        static void *const libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+        if (libc) p = dlsym(libc, name);
+    }
     PARLIB_CHECK(p, "%s: the libc definition cannot be found (dlsym: %s)",
                  name, dlerror());
     return p;

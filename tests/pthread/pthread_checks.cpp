@@ -29,7 +29,14 @@
 //                     holds, start its keeper thread from main's (pinned)
 //                     hart; once idle it has the process's affinity, not
 //                     that hart's CPU (ref: there is no keeper)
+//   libc_guards       libparlib's libc guards are reached through the
+//                     adapter (adapters/common/libc_guard_forwards.cpp):
+//                     setgid in main and setuid in a thread complete (a
+//                     hang before: glibc's setxid broadcast), and a thread
+//                     that is a lithe context gets ENOTSUP from
+//                     pthread_setaffinity_np on itself (a kernel thread: 0)
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -455,6 +462,28 @@ bool exit_running() {
     return true;  // main returns with them running
 }
 
+// --- libc_guards ---
+void *guarded_calls(void *) {
+    if (setuid(getuid()) != 0) return reinterpret_cast<void *>(1);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0)
+        return reinterpret_cast<void *>(2);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (rc != (on_lithe_now() ? ENOTSUP : 0)) return reinterpret_cast<void *>(3);
+    return nullptr;
+}
+
+bool libc_guards() {
+    CHECK(setgid(getgid()) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, nullptr, guarded_calls, nullptr) == 0);
+    void *r = reinterpret_cast<void *>(-1);
+    CHECK(pthread_join(t, &r) == 0);
+    CHECK(r == nullptr);
+    return true;
+}
+
 // --- keeper_unpinned ---
 // The Cpus_allowed line of /proc/self/task/TASK/status.
 std::string cpus_of(const std::string &task) {
@@ -517,6 +546,7 @@ const named_checks::Check kChecks[] = {
     {"nested", nested},
     {"exit_running", exit_running},
     {"keeper_unpinned", keeper_unpinned},
+    {"libc_guards", libc_guards},
 };
 
 }  // namespace

@@ -40,6 +40,7 @@
 
 #include "../../common/may_switch.hpp"
 #include "../../common/next_symbol.hpp"
+#include "../../common/parlib_definition.hpp"
 #include "internal_caller.hpp"
 #include "pthread_sched.hpp"
 #include "slicer.hpp"
@@ -49,6 +50,7 @@ namespace lithe_pthread {
 namespace {
 
 using lithe_adapters::next_symbol;
+using lithe_adapters::parlib_definition;
 
 lithe::SpinLock g_reg_lock;
 // Leaked: threads may still exit while static destructors run.
@@ -178,9 +180,10 @@ __attribute__((visibility("default"))) int pthread_create(
     pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
     void *arg) noexcept {
     auto next = [&] {
-        return next_symbol<int (*)(pthread_t *, const pthread_attr_t *,
-                                   void *(*)(void *), void *)>(
-            g_next_create, "pthread_create")(th, attr, fn, arg);
+        // libparlib's guard (it unpins threads made on a vcore), then libc.
+        return reinterpret_cast<int (*)(pthread_t *, const pthread_attr_t *,
+                                        void *(*)(void *), void *)>(
+            parlib_definition(g_next_create, "pthread_create"))(th, attr, fn, arg);
     };
     const void *caller = __builtin_return_address(0);
     if (!lithe_adapters::may_switch_context() || called_by_sanitizer(caller) ||
@@ -237,7 +240,8 @@ __attribute__((visibility("default"), noreturn)) void pthread_exit(void *value) 
         _Unwind_ForcedUnwind(exc, exit_stop, t);
         std::abort();  // no unwind information at all
     }
-    next_symbol<void (*)(void *)>(g_next_exit, "pthread_exit")(value);
+    // libparlib's guard: a uthread that is not ours must not end its vcore.
+    reinterpret_cast<void (*)(void *)>(parlib_definition(g_next_exit, "pthread_exit"))(value);
     __builtin_unreachable();
 }
 

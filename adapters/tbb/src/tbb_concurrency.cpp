@@ -21,9 +21,11 @@
 // foreign thread). Every other caller, and thread masks (pid 0), get the
 // real answer. Both definitions precede libc's (and libparlib's) in symbol
 // lookup for the same reason as sched_yield_guard.cpp; the real functions
-// are the next definitions (RTLD_NEXT). Runs in whatever context calls it;
+// are libparlib's guard for sched_getaffinity (common/
+// libc_guard_forwards.cpp) and the next definition (RTLD_NEXT) for sysconf. Runs in whatever context calls it;
 // no locks, no allocation beyond dladdr/dlsym's.
 #include "../../common/next_symbol.hpp"
+#include "../../common/parlib_definition.hpp"
 #include "tbb_version.hpp"
 
 #include <lithe/lithe.h>
@@ -89,8 +91,9 @@ extern "C" {
 
 __attribute__((visibility("default"))) int
 sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) noexcept {
-    int rc = next_symbol<int (*)(pid_t, size_t, cpu_set_t *)>(
-        g_next_getaff, "sched_getaffinity")(pid, size, set);
+    // libparlib's guard (the process's mask, not a vcore's pin), then libc.
+    int rc = reinterpret_cast<int (*)(pid_t, size_t, cpu_set_t *)>(
+        lithe_adapters::parlib_definition(g_next_getaff, "sched_getaffinity"))(pid, size, set);
     if (rc != 0 || pid == 0 || pid != getpid()) return rc;
     if (int n = harts_for(__builtin_return_address(0)); n > 0 && n <= int(size * 8))
         resize_mask(size, set, n);
