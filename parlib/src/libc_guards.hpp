@@ -36,6 +36,10 @@ Fn real_fn(std::atomic<void *> &cache, const char *name) {
     return reinterpret_cast<Fn>(p);
 }
 
+// Installs the SIGSETXID trampoline now if glibc's handler is in place
+// (setxid_guards.cpp); called once the vcore threads exist.
+void setxid_install_early();
+
 // Writes "parlib: <msg>\n" to stderr the first time `flag` is seen clear.
 void warn_once(std::atomic<bool> &flag, const char *msg);
 

@@ -22,7 +22,12 @@
 //     handler when the process first creates a thread, never again; the
 //     trampoline is installed lazily by the first interposed call after
 //     that, before the broadcast (every libc path to a broadcast goes
-//     through one of the symbols defined here).
+//     through one of the symbols defined here), and eagerly once the vcores
+//     exist (setxid_install_early): a call that does not reach these
+//     definitions (a program whose libgomp, here liblithe_omp's drop-in
+//     copy, is only a dependency of another library, so that libc precedes
+//     every lithe library in lookup order) then still finds every vcore's
+//     handler right; it hung before.
 //  2. glibc skips THREAD_SELF when broadcasting. From a uthread that is the
 //     uthread's backing thread, which would keep the old credentials; so a
 //     uthread's call runs on a short-lived helper pthread (which owns its
@@ -158,6 +163,9 @@ int guarded(Call call) {
 }
 
 }  // namespace
+
+void setxid_install_early() { install_trampoline(); }
+
 }  // namespace parlib
 
 // Declares `real`, the libc definition of `name` (looked up once).

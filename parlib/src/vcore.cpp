@@ -27,6 +27,7 @@
 #include "futex.hpp"
 #include "service.hpp"
 #include "parlib/vcore.h"
+#include "libc_guards.hpp"
 #include "vcore_internal.hpp"
 
 bool parlib_have_fsgsbase = false;
@@ -184,6 +185,9 @@ void do_init() {
             return;
         }
     }
+    // glibc has its SIGSETXID handler now (it installs it for the first
+    // thread): wrap it before any setuid-family call can broadcast.
+    setxid_install_early();
 }
 
 }  // namespace
