@@ -45,15 +45,15 @@
 namespace parlib {
 
 void *real_symbol(const char *name) {
-    void *p = dlsym(RTLD_NEXT, name);
-    // RTLD_NEXT searches only the objects after libparlib, and libc comes
-    // before it when libparlib is a dependency of an adapter the program
-    // links or preloads (whose forwards then call the guards here:
-    // adapters/common/libc_guard_forwards.cpp): ask libc itself.
-    if (!p) {
-        static void *const libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-        if (libc) p = dlsym(libc, name);
-    }
+    // libc's own definition, by libc's handle. Not dlsym(RTLD_NEXT): that
+    // finds the first definition after libparlib in lookup order, which
+    // can be an adapter's forward back to these guards (adapters/common/
+    // libc_guard_forwards.cpp: liblithe_omp's drop-in libgomp.so.1 loaded
+    // as another library's dependency comes after libparlib), an endless
+    // recursion; and when libc comes before libparlib (an adapter linked or
+    // preloaded) it finds nothing.
+    static void *const libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *p = libc ? dlsym(libc, name) : nullptr;
     PARLIB_CHECK(p, "%s: the libc definition cannot be found (dlsym: %s)",
                  name, dlerror());
     return p;

@@ -2,11 +2,13 @@
 // (libc_guards.cpp: thread exit and cancellation; affinity_guards.cpp:
 // affinity and thread creation; setxid_guards.cpp: the setuid family).
 //
-// libparlib.so defines some libc symbols itself. Because it precedes libc
-// in the link order, calls from the executable and from other libraries
-// reach these definitions first; each decides whether the caller or the
-// target involves a vcore or a uthread and otherwise forwards to the real
-// libc function found with dlsym(RTLD_NEXT). Calls made inside libc itself
+// libparlib.so defines some libc symbols itself. When it precedes libc in
+// the link order, calls from the executable and from other libraries reach
+// these definitions first (otherwise the adapters' forwards bring them
+// here: adapters/common/libc_guard_forwards.cpp); each decides whether the
+// caller or the target involves a vcore or a uthread and otherwise
+// forwards to the real libc function, looked up in libc's own handle
+// (real_symbol). Calls made inside libc itself
 // (hidden aliases) are not interposed; the files say where that matters.
 //
 // All helpers here may run in a uthread, in vcore context or on a foreign
