@@ -274,9 +274,9 @@ void start_keeper_locked() {
         // Started by whichever thread first needs it, often a uthread on a
         // pinned vcore, whose pinning it inherits when libparlib's
         // pthread_create guard is not the definition reached (a program
-        // linked with or preloading liblithe_pthread reaches libc's
-        // first). So pinned, it and the threads it creates would compete
-        // with that vcore for its CPU while the others idle.
+        // that links or preloads liblithe_omp or liblithe_tbb reaches
+        // libc's first). So pinned, it and the threads it creates would
+        // compete with that vcore for its CPU while the others idle.
         take_process_affinity();
         sigset_t all;
         sigfillset(&all);
