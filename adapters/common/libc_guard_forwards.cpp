@@ -2,7 +2,7 @@
 // libc_interposers.list) re-exported by every adapter library, each a
 // forward to libparlib's own definition: the setuid family,
 // sched_setaffinity, pthread_setaffinity_np, pthread_getaffinity_np,
-// pthread_kill, pthread_cancel and thrd_exit.
+// sched_getaffinity, pthread_kill, pthread_cancel and thrd_exit.
 //
 // Why: a guard works only if the program's calls bind to it, i.e. if its
 // definition precedes libc's in symbol lookup. A program that links an
@@ -18,15 +18,16 @@
 // gives the same reason for the guards that live in the adapters.
 //
 // The definitions are the same in every adapter, so whichever the program
-// binds to first serves them all. Three guarded calls are not here,
-// because adapters define them differently and the first in lookup order
-// would win for all: pthread_create and pthread_exit (liblithe_pthread's
-// threads are contexts; thread.cpp forwards the calls it does not take to
-// libparlib's guards with parlib_definition) and sched_getaffinity
-// (liblithe_tbb sizes TBB by the harts, tbb_concurrency.cpp, on top of
-// libparlib's guard; under the other adapters it stays libc's, so a
-// context asking about itself sees its vcore's pin). liblithe_omp exports
-// these names under glibc's version nodes (adapters/omp/abi/
+// binds to first serves them all. sched_getaffinity is here too, with
+// liblithe_tbb's part (libtbb sizes itself by the harts, tbb_concurrency.cpp)
+// found by name at run time rather than defined differently in that one
+// library: otherwise whichever adapter came first in lookup order would
+// decide for all, and a context asking about itself under liblithe_omp or
+// liblithe_pthread saw its vcore's pin. Two guarded calls are not here,
+// because liblithe_pthread defines them differently: pthread_create and
+// pthread_exit (its threads are contexts; thread.cpp forwards the calls it
+// does not take to libparlib's guards with parlib_definition). liblithe_omp
+// exports these names under glibc's version nodes (adapters/omp/abi/
 // interpose.syms). Any context; no state but the cached pointers.
 #include <dlfcn.h>
 #include <grp.h>
@@ -90,6 +91,25 @@ FORWARD(int, sched_setaffinity, (pid_t p, size_t n, const cpu_set_t *s), (p, n, 
 FORWARD(int, pthread_setaffinity_np, (pthread_t t, size_t n, const cpu_set_t *s), (t, n, s))
 FORWARD(int, pthread_getaffinity_np, (pthread_t t, size_t n, cpu_set_t *s), (t, n, s))
 FORWARD(int, pthread_kill, (pthread_t t, int sig), (t, sig))
+
+// libparlib's guard (a context asking about itself gets the CPUs it may run
+// on), then, for the process's mask, liblithe_tbb's adjustment if that
+// library is loaded (it may be dlopened later, so a miss is looked up
+// again: a rare call, made once by each runtime sizing itself).
+extern "C" __attribute__((visibility("default"))) int sched_getaffinity(
+    pid_t pid, size_t size, cpu_set_t *set) {
+    static std::atomic<void *> cache{nullptr}, adjust{nullptr};
+    int rc = reinterpret_cast<int (*)(pid_t, size_t, cpu_set_t *)>(
+        parlib_definition(cache, "sched_getaffinity"))(pid, size, set);
+    if (rc != 0 || pid == 0 || pid != getpid()) return rc;
+    void *a = adjust.load(std::memory_order_acquire);
+    if (!a && (a = dlsym(RTLD_DEFAULT, "lithe_tbb_adjust_process_mask")))
+        adjust.store(a, std::memory_order_release);
+    if (a)
+        reinterpret_cast<void (*)(const void *, size_t, cpu_set_t *)>(a)(
+            __builtin_return_address(0), size, set);
+    return rc;
+}
 FORWARD(int, pthread_cancel, (pthread_t t), (t))
 
 extern "C" __attribute__((visibility("default"), noreturn)) void thrd_exit(int res) {

@@ -34,7 +34,10 @@
 //                     setgid in main and setuid in a thread complete (a
 //                     hang before: glibc's setxid broadcast), and a thread
 //                     that is a lithe context gets ENOTSUP from
-//                     pthread_setaffinity_np on itself (a kernel thread: 0)
+//                     pthread_setaffinity_np on itself (a kernel thread: 0);
+//                     sched_getaffinity(0), in main and in a thread, reports
+//                     what pthread_getaffinity_np does (a context: the CPUs
+//                     it may run on, not its vcore's pin)
 #include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -43,6 +46,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -463,6 +467,19 @@ bool exit_running() {
 }
 
 // --- libc_guards ---
+// The calling thread's two affinity answers agree.
+bool affinity_answers_agree() {
+    cpu_set_t a, b;
+    CPU_ZERO(&a);
+    CPU_ZERO(&b);
+    if (pthread_getaffinity_np(pthread_self(), sizeof a, &a) != 0) return false;
+    if (sched_getaffinity(0, sizeof b, &b) != 0) return false;
+    if (!CPU_EQUAL(&a, &b))
+        std::fprintf(stderr, "libc_guards: pthread_getaffinity_np %d CPUs, "
+                     "sched_getaffinity(0) %d\n", CPU_COUNT(&a), CPU_COUNT(&b));
+    return CPU_EQUAL(&a, &b);
+}
+
 void *guarded_calls(void *) {
     if (setuid(getuid()) != 0) return reinterpret_cast<void *>(1);
     cpu_set_t set;
@@ -471,11 +488,13 @@ void *guarded_calls(void *) {
         return reinterpret_cast<void *>(2);
     int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     if (rc != (on_lithe_now() ? ENOTSUP : 0)) return reinterpret_cast<void *>(3);
+    if (!affinity_answers_agree()) return reinterpret_cast<void *>(4);
     return nullptr;
 }
 
 bool libc_guards() {
     CHECK(setgid(getgid()) == 0);
+    CHECK(affinity_answers_agree());
     pthread_t t;
     CHECK(pthread_create(&t, nullptr, guarded_calls, nullptr) == 0);
     void *r = reinterpret_cast<void *>(-1);

@@ -19,13 +19,14 @@
 // and the caller is a lithe context (TBB computes this at its first use,
 // on the thread that then asks for our server, which is refused on a
 // foreign thread). Every other caller, and thread masks (pid 0), get the
-// real answer. Both definitions precede libc's (and libparlib's) in symbol
-// lookup for the same reason as sched_yield_guard.cpp; the real functions
-// are libparlib's guard for sched_getaffinity (common/
-// libc_guard_forwards.cpp) and the next definition (RTLD_NEXT) for sysconf. Runs in whatever context calls it;
+// real answer. sysconf is defined here, ahead of libc's in symbol lookup
+// for the same reason as sched_yield_guard.cpp (the real one is the next
+// definition, RTLD_NEXT). sched_getaffinity is every adapter's forward to
+// libparlib's guard (common/libc_guard_forwards.cpp), which calls
+// lithe_tbb_adjust_process_mask below by name, so TBB gets the harts
+// whichever adapter the call bound to. Runs in whatever context calls it;
 // no locks, no allocation beyond dladdr/dlsym's.
 #include "../../common/next_symbol.hpp"
-#include "../../common/parlib_definition.hpp"
 #include "tbb_version.hpp"
 
 #include <lithe/lithe.h>
@@ -63,7 +64,7 @@ int harts_for(const void *caller) {
 
 using lithe_adapters::next_symbol;
 
-std::atomic<void *> g_next_getaff{nullptr}, g_next_sysconf{nullptr};
+std::atomic<void *> g_next_sysconf{nullptr};
 
 // Makes `set` (size bytes, a valid mask) hold exactly n CPUs: keeps the
 // lowest n of its own, then adds ids it does not contain, lowest first.
@@ -89,15 +90,12 @@ using namespace lithe_tbb;
 
 extern "C" {
 
-__attribute__((visibility("default"))) int
-sched_getaffinity(pid_t pid, size_t size, cpu_set_t *set) noexcept {
-    // libparlib's guard (the process's mask, not a vcore's pin), then libc.
-    int rc = reinterpret_cast<int (*)(pid_t, size_t, cpu_set_t *)>(
-        lithe_adapters::parlib_definition(g_next_getaff, "sched_getaffinity"))(pid, size, set);
-    if (rc != 0 || pid == 0 || pid != getpid()) return rc;
-    if (int n = harts_for(__builtin_return_address(0)); n > 0 && n <= int(size * 8))
+// `set` (size bytes) holds the process's mask that `caller` asked for:
+// the harts instead if the caller is libtbb sizing itself for lithe.
+__attribute__((visibility("default"))) void
+lithe_tbb_adjust_process_mask(const void *caller, size_t size, cpu_set_t *set) {
+    if (int n = harts_for(caller); n > 0 && n <= int(size * 8))
         resize_mask(size, set, n);
-    return rc;
 }
 
 __attribute__((visibility("default"))) long sysconf(int name) noexcept {
