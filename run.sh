@@ -12,8 +12,9 @@
 #                         with PARLIB_VCORES unset (= CPUs), =1 and =4, then in
 #                         build/asan once; exits non-zero on any failure.
 #                         LITHE_TEST_QUICK=1: only build/test, one ctest run.
-#   ./run.sh bench [...]  Release build without assertions in build/bench, then
-#                         benchmarks/run.sh BUILD_DIR [...] if it exists.
+#   ./run.sh bench        Release build without assertions in build/bench, then
+#                         benchmarks/run.sh build/bench (./run.sh bench --help:
+#                         its environment variables).
 #
 # Every command first makes sure the Debian packages below are installed: as
 # root it installs what is missing (apt-get); otherwise it prints the sudo
@@ -154,20 +155,24 @@ cmd_test() {
 }
 
 cmd_bench() {
+    case "${1:-}" in
+    "") ;;
+    -h | --help) bash "$ROOT/benchmarks/run.sh" --help; return ;;
+    *)
+        echo "run.sh bench takes no arguments; it is set by environment variables (./run.sh bench --help)" >&2
+        exit 2
+        ;;
+    esac
     ensure_packages "${BENCH_PACKAGES[@]}"
     configure_and_build build/bench -DCMAKE_BUILD_TYPE=Release \
         -DLITHE_ASSERTS=OFF -DLITHE_SANITIZE=OFF -DLITHE_TESTS=OFF \
         -DLITHE_BENCHMARKS=ON
-    if [[ -f "$ROOT/benchmarks/run.sh" ]]; then
-        log "benchmarks/run.sh build/bench $*"
-        LITHE_BUILD_DIR="$ROOT/build/bench" bash "$ROOT/benchmarks/run.sh" "$ROOT/build/bench" "$@"
-    else
-        echo "benchmarks/run.sh does not exist yet: nothing to run (build/bench is built)."
-    fi
+    log "benchmarks/run.sh build/bench"
+    LITHE_BUILD_DIR="$ROOT/build/bench" bash "$ROOT/benchmarks/run.sh" "$ROOT/build/bench"
 }
 
 usage() {
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 case "${1:-}" in

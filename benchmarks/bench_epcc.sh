@@ -21,6 +21,14 @@
 # REDUCTION, < 1.0x for NESTED, <= 1.5x for the others; lithe vs libgomp
 # is shown without a target. A process that fails or exceeds 120 s is
 # left out of the medians and counted in the header line.
+#
+# Machine phases: the VM's cross-CPU cache-line round trip has phases
+# (~80-130 ns, then for a minute or so 3-5x that), and every construct
+# that hands off between CPUs slows down with it (docs/perf.md, "Machine
+# phases"). xcpu_probe measures it before each process; a process whose
+# probe read more than 2.5x the run's fastest probe ran in a slow phase
+# and is left out of the medians (the header line counts them), unless
+# that would leave a variant fewer than 3 processes.
 set -euo pipefail
 bin_dir=${1:?usage: bench_epcc.sh BIN_DIR [ROUNDS]}
 rounds=${2:-${BENCH_ROUNDS:-7}}
@@ -46,10 +54,12 @@ for ((r = 0; r < rounds; ++r)); do
         read -r prog t <<<"${runs[$(( (k + r) % ${#runs[@]} ))]}"
         e=(OMP_NUM_THREADS=$t OMP_MAX_ACTIVE_LEVELS=2)
         case "$prog" in lithe*) e+=(PARLIB_PIN=0) ;; esac
+        probe=0
+        [ -x "$bin_dir/xcpu_probe" ] && probe=$("$bin_dir/xcpu_probe" 2>/dev/null || echo 0)
         if out=$(env "${e[@]}" timeout 120 "$bin_dir/bench_epcc_$prog"); then
-            awk -v p="$prog" -v t="$t" '{print p, t, $1, $2}' <<<"$out" >>"$raw"
+            awk -v p="$prog" -v t="$t" -v q="$probe" '{print p, t, $1, $2, q}' <<<"$out" >>"$raw"
         else
-            echo "$prog $t FAILED 0" >>"$raw"
+            echo "$prog $t FAILED 0 $probe" >>"$raw"
         fi
     done
 done
@@ -57,19 +67,35 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$raw" "$rounds" "$cpus" "$load_before" "$load_after" <<'PY'
 import statistics as st, sys
 raw, rounds, cpus, lb, la = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-vals, failed = {}, {}
+samples, failed, probes = {}, {}, []
 for line in open(raw):
-    prog, t, name, v = line.split()
+    prog, t, name, v, probe = line.split()
     if name == "FAILED":
         failed[(prog, t)] = failed.get((prog, t), 0) + 1
     else:
-        vals.setdefault((prog, t, name), []).append(float(v))
+        samples.setdefault((prog, t, name), []).append((float(v), float(probe)))
+        if name == "threads":
+            probes.append(float(probe))
+# Slow phase: a probe above 2.5x the run's fastest (0: no probe, kept).
+fastest = min((q for q in probes if q > 0), default=0)
+slow = lambda q: fastest > 0 and q > 2.5 * fastest
+vals = {}
+for k, s in samples.items():
+    kept = [v for v, q in s if not slow(q)]
+    vals[k] = kept if len(kept) >= 3 else [v for v, _ in s]
 progs = {k[0] for k in vals}
 label = {"libomp": "libomp (clang-14)", "lithe_clang": "lithe-omp (clang-14 object)",
          "gomp": "libgomp (gcc)", "lithe": "lithe-omp (gcc object)"}
 fails = ", ".join(f"{label[p]} at {t} threads: {n}" for (p, t), n in sorted(failed.items())) or "none"
 print(f"{rounds} rounds, medians of per-process overheads (µs per construct, delay ~0.1 µs "
       f"subtracted); {cpus} CPUs; load average before {lb}, after {la}; failed or timed-out runs: {fails}.")
+if fastest > 0:
+    nslow = sum(1 for q in probes if slow(q))
+    print()
+    print(f"Cross-CPU cache-line round trip before each process (`xcpu_probe`): median "
+          f"{st.median(probes):.0f} ns, min {fastest:.0f}, max {max(probes):.0f}; {nslow} of "
+          f"{len(probes)} processes ran in a slow phase (> {2.5 * fastest:.0f} ns) and are left "
+          f"out of the medians (kept where a variant would have fewer than 3).")
 print()
 print("| benchmark | variant | median µs | min | max | ratio vs reference | target | met? |")
 print("|---|---|---:|---:|---:|---|---|---|")

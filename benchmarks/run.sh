@@ -34,6 +34,17 @@
 # bench_compose.sh, bench_spqr.sh and bench_server.sh.
 set -euo pipefail
 
+# The comment above is the usage; anything but one BUILD_DIR is refused
+# (an option used to be taken for nothing and every benchmark ran).
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+case "${1:-}" in
+-h | --help) usage; exit 0 ;;
+-*) echo "run.sh: unknown option $1 (run.sh --help)" >&2; exit 2 ;;
+esac
+if (($# > 1)); then
+    echo "run.sh: one BUILD_DIR at most (run.sh --help)" >&2
+    exit 2
+fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$(cd "${1:-$root/build/bench}" && pwd)
 bench=$build/benchmarks
