@@ -50,26 +50,54 @@ namespace {
 
 constexpr size_t kHeader = (sizeof(Task) + 63) & ~size_t{63};
 
-// Task memory. Blocks of up to kBlock bytes are kept, at most kCached of
-// them, in a free list of the context that frees them (each context has
-// its own TLS; hot-team members live for the process), so steady task
-// creation does not go through malloc. Bigger tasks use the heap.
-// Under AddressSanitizer nothing is cached, so a use of a freed task is
-// still reported.
+// Task memory. Blocks of up to kBlock bytes are kept in a free list of the
+// context that frees them (each context has its own TLS; hot-team members
+// live for the process), so steady task creation does not go through
+// malloc. A context that reaches kCached free blocks hands the whole list
+// to a shared pool of such lists, and a context that runs out takes one
+// from there before it asks malloc: tasks created by one member and run
+// (freed) by another would otherwise go through malloc on both sides, and
+// glibc's arena locks, contended between the producer and its thieves,
+// slept vcores in the kernel (EPCC TASK at 4 members on 2 harts spent ~5%
+// of its time in malloc and free, and its per-task overhead varied 2x
+// between runs; docs/perf.md). The pool keeps at most kPooled lists (4 MiB)
+// and frees the rest. Bigger tasks use the heap. Under AddressSanitizer
+// nothing is cached, so a use of a freed task is still reported.
 constexpr size_t kBlock = 512;
 #if defined(__SANITIZE_ADDRESS__)
 constexpr int kCached = 0;
 #else
 constexpr int kCached = 256;
 #endif
+constexpr int kPooled = 32;
 struct FreeBlock {
     FreeBlock *next;
+    FreeBlock *next_list;  // the pool's lists, linked by their first blocks
 };
+static_assert(sizeof(FreeBlock) <= kBlock);
 thread_local FreeBlock *tls_blocks = nullptr;
 thread_local int tls_nblocks = 0;
 
+struct BlockPool {
+    Spin lock;
+    FreeBlock *lists = nullptr;  // each kCached blocks long
+    std::atomic<int> n{0};       // lists; read without the lock as a hint
+};
+BlockPool g_block_pool;
+
 void *block_alloc(size_t bytes) {
     if (bytes <= kBlock) {
+        if (!tls_blocks && kCached > 0 &&
+            g_block_pool.n.load(std::memory_order_relaxed) > 0) {
+            g_block_pool.lock.lock();
+            if (FreeBlock *l = g_block_pool.lists) {
+                g_block_pool.lists = l->next_list;
+                g_block_pool.n.fetch_sub(1, std::memory_order_relaxed);
+                tls_blocks = l;
+                tls_nblocks = kCached;
+            }
+            g_block_pool.lock.unlock();
+        }
         if (FreeBlock *b = tls_blocks) {
             tls_blocks = b->next;
             --tls_nblocks;
@@ -81,12 +109,30 @@ void *block_alloc(size_t bytes) {
 }
 
 void block_free(void *p, size_t bytes) {
-    if (bytes <= kBlock && tls_nblocks < kCached) {
-        tls_blocks = new (p) FreeBlock{tls_blocks};
-        ++tls_nblocks;
+    if (bytes > kBlock || kCached == 0) {
+        ::operator delete(p, std::align_val_t{64});
         return;
     }
-    ::operator delete(p, std::align_val_t{64});
+    if (tls_nblocks == kCached) {
+        FreeBlock *l = tls_blocks;
+        g_block_pool.lock.lock();
+        bool kept = g_block_pool.n.load(std::memory_order_relaxed) < kPooled;
+        if (kept) {
+            l->next_list = g_block_pool.lists;
+            g_block_pool.lists = l;
+            g_block_pool.n.fetch_add(1, std::memory_order_relaxed);
+        }
+        g_block_pool.lock.unlock();
+        while (!kept && l) {
+            FreeBlock *next = l->next;
+            ::operator delete(l, std::align_val_t{64});
+            l = next;
+        }
+        tls_blocks = nullptr;
+        tls_nblocks = 0;
+    }
+    tls_blocks = new (p) FreeBlock{tls_blocks, nullptr};
+    ++tls_nblocks;
 }
 
 Task *implicit_task(Member *m) {
