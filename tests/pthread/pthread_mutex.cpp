@@ -20,9 +20,17 @@
 //                        docs/pthread.md "Limits", made unbounded at one
 //                        hart). They must sleep instead: main's unlock comes
 //                        soon after its sleep.
+//   mutex_timed_spin     a thread holds a mutex and keeps running (on
+//                        another hart) for 3 s; main's timed lock with 100
+//                        ms to go must answer ETIMEDOUT within 1.5 s. Run
+//                        with a 10 s spin window and slicing off: a spin
+//                        that ignored the time took the lock at 3 s. (At
+//                        one hart the holder yields instead, so that main
+//                        gets the hart; nobody spins there.)
 //
 // MUTEX_WATCHDOG_S (default 60) bounds each check.
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -182,9 +190,43 @@ bool mutex_holder_sleeps() {
     return true;
 }
 
+// --- mutex_timed_spin ---
+pthread_mutex_t g_timed = PTHREAD_MUTEX_INITIALIZER;
+std::atomic<bool> g_timed_held{false}, g_timed_stop{false};
+
+void *hold_running(void *) {
+    if (pthread_mutex_lock(&g_timed) != 0) return reinterpret_cast<void *>(1);
+    g_timed_held.store(true);
+    long long t0 = monotonic_ms();
+    while (!g_timed_stop.load() && monotonic_ms() - t0 < 3000)
+        if (harts() < 2) sched_yield();
+    pthread_mutex_unlock(&g_timed);
+    return nullptr;
+}
+
+bool mutex_timed_spin() {
+    pthread_test::Watchdog wd(watchdog_s(), "mutex_timed_spin");
+    pthread_t t;
+    CHECK(pthread_create(&t, nullptr, hold_running, nullptr) == 0);
+    while (!g_timed_held.load()) usleep(1000);
+    long long t0 = monotonic_ms();
+    struct timespec until = realtime_in(100'000'000);
+    int rc = pthread_mutex_timedlock(&g_timed, &until);
+    long long took = monotonic_ms() - t0;
+    g_timed_stop.store(true);
+    if (rc == 0) pthread_mutex_unlock(&g_timed);
+    void *r;
+    CHECK(pthread_join(t, &r) == 0);
+    CHECK(r == nullptr);
+    CHECK(rc == ETIMEDOUT);
+    CHECK(took < 1500);
+    return true;
+}
+
 const named_checks::Check kChecks[] = {
     {"mutex_stress", mutex_stress},
     {"mutex_holder_sleeps", mutex_holder_sleeps},
+    {"mutex_timed_spin", mutex_timed_spin},
 };
 
 }  // namespace

@@ -27,7 +27,7 @@
 // bounce between harts (bench_pthread mutex, 4 threads at 2 harts: 65-77
 // ns per lock + unlock against 15-18 with these intervals and NPTL's
 // 25-50, docs/perf.md). A spinner sees a release at most about as late as
-// it has already waited.
+// it has already waited. A timed lock spins no longer than its time.
 // Locks barge: an unlock frees the word and wakes one sleeper, and whoever
 // takes the word first has it. A locker that has slept takes the word as
 // 2 ever after, also by spinning, so its unlock wakes the next sleeper
@@ -116,10 +116,12 @@ void set_held(pthread_mutex_t *m, int self) {
 constexpr uint64_t kFirstPollNs = 250, kMaxPollNs = 4000;
 
 // Spins while the word is held by a holder that runs on another vcore, for
-// at most the spin window; true once it took the word, setting it to
-// `take`.
-bool spin_for_holder(pthread_mutex_t *m, uint32_t take) {
+// at most the spin window and what is left of a timed lock's time (`d`);
+// true once it took the word, setting it to `take`.
+bool spin_for_holder(pthread_mutex_t *m, uint32_t take, const Deadline &d) {
     uint64_t window_ns = vcore_spin_window_us() * 1000;
+    if (window_ns != 0 && d.set)
+        window_ns = std::min<uint64_t>(window_ns, uint64_t(d.left_us()) * 1000);
     if (window_ns == 0) return false;
     uint32_t *w = word(m);
     uint64_t start = parlib_ticks();
@@ -147,8 +149,8 @@ __attribute__((noinline)) int lock_contended(pthread_mutex_t *m,
         if (!valid_timespec(abstime)) return EINVAL;
         d = Deadline::at(clock, *abstime);
     }
-    return lock_word_contended(word(m), d, [m](uint32_t take) {
-        return spin_for_holder(m, take);
+    return lock_word_contended(word(m), d, [m, &d](uint32_t take) {
+        return spin_for_holder(m, take, d);
     });
 }
 
