@@ -21,10 +21,10 @@
 //                        hart). They must sleep instead: main's unlock comes
 //                        soon after its sleep.
 //   mutex_timed_spin     a thread holds a mutex and keeps running (on
-//                        another hart) for 3 s; main's timed lock with 100
-//                        ms to go must answer ETIMEDOUT within 1.5 s. Run
+//                        another hart) for up to 6 s; main's timed lock with
+//                        100 ms to go must answer ETIMEDOUT within 3 s. Run
 //                        with a 10 s spin window and slicing off: a spin
-//                        that ignored the time took the lock at 3 s. (At
+//                        that ignored the time took the lock at 6 s. (At
 //                        one hart the holder yields instead, so that main
 //                        gets the hart; nobody spins there.)
 //
@@ -198,7 +198,7 @@ void *hold_running(void *) {
     if (pthread_mutex_lock(&g_timed) != 0) return reinterpret_cast<void *>(1);
     g_timed_held.store(true);
     long long t0 = monotonic_ms();
-    while (!g_timed_stop.load() && monotonic_ms() - t0 < 3000)
+    while (!g_timed_stop.load() && monotonic_ms() - t0 < 6000)
         if (harts() < 2) sched_yield();
     pthread_mutex_unlock(&g_timed);
     return nullptr;
@@ -219,7 +219,7 @@ bool mutex_timed_spin() {
     CHECK(pthread_join(t, &r) == 0);
     CHECK(r == nullptr);
     CHECK(rc == ETIMEDOUT);
-    CHECK(took < 1500);
+    CHECK(took < 3000);
     return true;
 }
 
