@@ -32,7 +32,16 @@
 // do those queued here earlier, while the uthread still ran: as long as
 // wake-only alarms wait in this vcore's event queue, its timer also fires
 // for a check (Queue::check_us: 1 ms, doubling up to 16 ms) that moves
-// them once it finds such a sleep (move_events, event.cpp). Their
+// them once it finds such a sleep (move_events, event.cpp). A uthread that
+// is not preemptible and runs user code (a cooperative runtime's busy
+// loop, e.g. a pthread under LITHE_PTHREAD_SLICE_US=0) also keeps the vcore
+// until it yields; once the vcore has not entered vcore context for
+// kBusyMoveUs while wake-only events wait, they go to a vcore that does
+// (busy_stand_in: idle, or one that entered vcore context since the last
+// check), else stay. Before, a usleep started just before its vcore took
+// such a thread ended only when that thread did, while the other vcore
+// idled (pthread_mutex mutex_timed_spin under load). Alarms still run on
+// the vcore they name whenever it gets to them within that time. Their
 // callbacks then run on that vcore: callers may rely on "in vcore context",
 // not on "on the vcore named" (io.cpp's two completions count atomically).
 // I/O completions, which the service thread queues to the vcore where the
@@ -94,6 +103,10 @@ constexpr uint64_t kRetryFirstNs = 10000;   // 10 µs
 constexpr uint64_t kRetryMaxNs = 1000000;   // 1 ms
 constexpr uint64_t kCheckFirstUs = 1000;    // stand-in checks: 1 ms,
 constexpr uint64_t kCheckMaxUs = 16000;     // doubling up to 16 ms
+// A vcore held by a busy uthread keeps its wake-only events until it has
+// not entered vcore context for this long (the checks see it at 1 + 2 + 4 +
+// 8 + 16 = 31 ms).
+constexpr uint64_t kBusyMoveUs = 20000;
 
 struct alignas(64) Queue {
     SpinLock lock;
@@ -108,6 +121,13 @@ struct alignas(64) Queue {
     // checks: consecutive checks that found it still running (backoff).
     uint64_t check_us = kNever;
     uint32_t checks = 0;
+    // For busy uthreads (the vcore's handler only): since when the vcore
+    // has not entered vcore context (its Vcore::entries was `entries` then)
+    // while wake-only events waited, and every vcore's entries at the last
+    // expiry pass (g_max_vcores slots, allocated by alarm_init).
+    uint64_t waiting_since = 0;
+    uint64_t entries = 0;
+    uint64_t *seen_entries = nullptr;
 };
 // One per vcore, immortal (alarms may fire during exit).
 Queue *g_queues = nullptr;
@@ -259,6 +279,25 @@ int stand_in_for(const Vcore *v) {
     return best;
 }
 
+// Where the wake-ups of vcore `v`, kept by a busy uthread, go (signal
+// handler context: atomics only): an idle vcore, else one that entered
+// vcore context since v's last expiry pass (it handles events there), else
+// none (-1).
+int busy_stand_in(const Vcore *v, const Queue &q) {
+    int parked = -1, entering = -1;
+    for (int i = 1; i < g_max_vcores; ++i) {
+        int id = (v->id + i) % g_max_vcores;
+        const Vcore &o = g_vcores[id];
+        uint32_t s = o.state.load(std::memory_order_relaxed);
+        if (s == kSpinning) return id;
+        if (s == kParked && parked < 0) parked = id;
+        if (s == kOnline && entering < 0 &&
+            o.entries.load(std::memory_order_relaxed) != q.seen_entries[id])
+            entering = id;
+    }
+    return parked >= 0 ? parked : entering;
+}
+
 uint64_t saturating_add(uint64_t a, uint64_t b) {
     return b >= kNever - 1 - a ? kNever - 1 : a + b;
 }
@@ -305,7 +344,10 @@ void alarm_event_handler(event_msg *msg, unsigned, void *) {
 
 void alarm_init() {
     g_queues = new Queue[g_max_vcores];
-    for (int i = 0; i < g_max_vcores; ++i) g_queues[i].heap.reserve(256);
+    for (int i = 0; i < g_max_vcores; ++i) {
+        g_queues[i].heap.reserve(256);
+        g_queues[i].seen_entries = new uint64_t[g_max_vcores]();
+    }
     register_ev_handler(EV_ALARM, alarm_event_handler, nullptr);
 }
 
@@ -327,7 +369,8 @@ void alarm_thread_init(Vcore *v) {
     sync_timer(q);  // alarms started before this vcore's thread ran
 }
 
-bool alarm_timer_fired(Vcore *v, bool kernel_blocked) {
+bool alarm_timer_fired(Vcore *v, Holdup holdup) {
+    bool kernel_blocked = holdup == Holdup::kKernelBlocked;
     Queue &q = g_queues[v->id];
     if (!q.lock.try_lock()) {
         // Held, maybe by the code this signal interrupted: try again soon.
@@ -340,6 +383,15 @@ bool alarm_timer_fired(Vcore *v, bool kernel_blocked) {
         return false;
     }
     q.retries = 0;
+    // Has v entered vcore context since wake-only events began to wait?
+    uint64_t entries = v->entries.load(std::memory_order_relaxed);
+    uint64_t now0 = parlib_now_us();
+    if (entries != q.entries || !event_queued(v, wake_only)) {
+        q.waiting_since = now0;
+        q.entries = entries;
+    }
+    bool kept_busy = holdup == Holdup::kBusy && g_max_vcores > 1 &&
+                     now0 - q.waiting_since >= kBusyMoveUs;
     constexpr int kBatch = 64;
     alarm_waiter *batch[kBatch];
     bool interrupt = false;
@@ -362,8 +414,10 @@ bool alarm_timer_fired(Vcore *v, bool kernel_blocked) {
     // Wake-only alarms queued here earlier, while the uthread still ran,
     // go to the stand-in too once it sleeps in the kernel; while it runs,
     // look again later (it may enter such a sleep without yielding first).
-    int to = kernel_blocked ? stand_in_for(v) : -1;
+    int to = kernel_blocked ? stand_in_for(v) : kept_busy ? busy_stand_in(v, q) : -1;
     if (to >= 0) move_events(v, to, wake_only);
+    for (int i = 0; i < g_max_vcores; ++i)
+        q.seen_entries[i] = g_vcores[i].entries.load(std::memory_order_relaxed);
     if (to < 0 && g_max_vcores > 1 && event_queued(v, wake_only)) {
         uint64_t after = q.checks < 5 ? kCheckFirstUs << q.checks : kCheckMaxUs;
         ++q.checks;

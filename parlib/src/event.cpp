@@ -206,9 +206,12 @@ void notif_handler(int, siginfo_t *si, void *ucv) {
         bool nested = v->in_alarm_expiry;
         v->in_alarm_expiry = true;
         std::atomic_signal_fence(std::memory_order_seq_cst);
-        bool kernel_blocked = !on_vcore_stack && tls_self &&
-                              v->current == tls_self && in_blocking_syscall(uc);
-        bool interrupt = alarm_timer_fired(v, kernel_blocked);
+        Holdup holdup = Holdup::kNone;
+        if (!on_vcore_stack && tls_self && v->current == tls_self)
+            holdup = in_blocking_syscall(uc) ? Holdup::kKernelBlocked
+                     : !(tls_self->flags & UTHREAD_F_PREEMPTIBLE) ? Holdup::kBusy
+                                                                   : Holdup::kNone;
+        bool interrupt = alarm_timer_fired(v, holdup);
         std::atomic_signal_fence(std::memory_order_seq_cst);
         v->in_alarm_expiry = nested;
         if (!interrupt) {

@@ -114,11 +114,19 @@ constexpr int kAlarmTimerTag = 1;
 void alarm_init();
 // On vcore `v`'s own thread, before it runs anything: its alarm timer.
 void alarm_thread_init(Vcore *v);
+// What keeps v from handling its events soon, as its notification handler
+// sees it.
+enum class Holdup {
+    kNone,
+    kKernelBlocked,  // v's uthread sleeps in a system call
+    kBusy,           // v's uthread runs user code and is not preemptible
+};
 // v's notification handler, for its alarm timer: expires v's due alarms
-// into v's event queue, or, when v's uthread sleeps in a system call
-// (`kernel_blocked`), those that only wake into another vcore's. True if
-// one of them asked for EVENT_INTERRUPT.
-bool alarm_timer_fired(Vcore *v, bool kernel_blocked);
+// into v's event queue, or, when v's uthread sleeps in a system call,
+// those that only wake into another vcore's (and, after a while, when a
+// busy uthread keeps v: alarm.cpp). True if one of them asked for
+// EVENT_INTERRUPT.
+bool alarm_timer_fired(Vcore *v, Holdup holdup);
 // From another thread that has just queued a wake-only event (EV_IO) to
 // vcore `vcoreid`: if that vcore is running, its alarm timer checks within
 // about a millisecond whether its uthread sleeps in the kernel, and if so

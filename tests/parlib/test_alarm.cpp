@@ -632,11 +632,61 @@ void spin_against_alarm(unsigned flags) {
     REQUIRE(g_cb_runs == 1);
 }
 
-void run_child(const char *name) {
-    selfexec::require_clean_exit(name, {"PARLIB_VCORES=1"}, 15000);
+void run_child(const char *name, const char *vcores = "PARLIB_VCORES=1") {
+    selfexec::require_clean_exit(name, {vcores}, 15000);
+}
+
+std::atomic<int> g_cb_vcore{-1};
+
+void stop_spinner_where_cb(alarm_waiter *) {
+    g_cb_vcore = vcore_id();
+    stop_spinner_cb(nullptr);
 }
 
 }  // namespace
+
+// Two vcores: a uthread that is not preemptible starts a plain alarm on its
+// own vcore and spins until the alarm's callback stops it (a foreign thread
+// after 3 s in any case), while the other vcore has nothing to run. The
+// callback must not wait for the spinner: once the vcore has drained no
+// event for ~20 ms, its wake-only events go to the idle vcore (alarm.cpp).
+TEST_CASE("child: a plain alarm of a vcore held by a busy uthread runs on an "
+          "idle one", "[.]") {
+    fifo::init();
+    REQUIRE(max_vcores() == 2);
+    std::atomic<int> spinner_vcore{-1};
+    std::atomic<uint64_t> started_us{0}, fired_us{0};
+    auto *spinner = fifo::spawn([&] {
+        alarm_waiter w;
+        init_waiter(&w, stop_spinner_where_cb);
+        set_waiter_rel(&w, 5000);
+        started_us = parlib_now_us();
+        spinner_vcore = vcore_id();  // no yield before start: still true
+        start_alarm(&w);
+        while (!g_stop_spinning.load()) __builtin_ia32_pause();
+        fired_us = parlib_now_us();
+        g_spinner_done = true;
+    });
+    std::thread backstop([&] {
+        for (int ms = 0; ms < 3000 && !g_stop_spinning.load(); ++ms) usleep(1000);
+        g_stop_spinning = true;
+    });
+    fifo::join(spinner);
+    backstop.join();
+    REQUIRE(g_cb_runs == 1);
+    REQUIRE_FALSE(g_cb_saw_spinner_done);
+    REQUIRE(g_cb_vcore != spinner_vcore);
+    INFO("the spin lasted " << (fired_us - started_us) / 1000 << " ms");
+    REQUIRE(fired_us - started_us < 2000000);
+}
+
+TEST_CASE("a plain alarm of a vcore held by a busy uthread runs on an idle "
+          "one") {
+    fifo::init();
+    run_child("child: a plain alarm of a vcore held by a busy uthread runs on "
+              "an idle one",
+              "PARLIB_VCORES=2");
+}
 
 TEST_CASE("child: an EVENT_INTERRUPT alarm interrupts a spinning uthread",
           "[.]") {
