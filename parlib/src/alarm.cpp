@@ -412,8 +412,9 @@ bool alarm_timer_fired(Vcore *v, Holdup holdup) {
         for (int i = 0; i < k; ++i) interrupt |= deliver(batch[i], to);
     } while (k == kBatch);
     // Wake-only alarms queued here earlier, while the uthread still ran,
-    // go to the stand-in too once it sleeps in the kernel; while it runs,
-    // look again later (it may enter such a sleep without yielding first).
+    // go to the stand-in too once it sleeps in the kernel, or once it has
+    // kept the vcore busy for kBusyMoveUs; until then, look again later (it
+    // may enter such a sleep without yielding first).
     int to = kernel_blocked ? stand_in_for(v) : kept_busy ? busy_stand_in(v, q) : -1;
     if (to >= 0) move_events(v, to, wake_only);
     for (int i = 0; i < g_max_vcores; ++i)
