@@ -12,6 +12,14 @@
 //    alternate with lithe_context_yield_to (A -> B -> A, each switch direct,
 //    context_yield queueing the yielder on the target's stack), full-TLS and
 //    lightweight.
+//  - two-member region skeleton: the least lithe work an OpenMP-style
+//    region of 2 members does when its second member runs on the master's
+//    hart (the short-region path of adapters/omp): re-init and enter a
+//    child scheduler, move a kept full-TLS context in, block the master so
+//    that its hart runs that context, which blocks and runs the master
+//    again, move the context back out, exit. Empty bodies, no OpenMP
+//    bookkeeping: it is the floor under lithe-omp's 2-thread PARALLEL
+//    (docs/perf.md, "the floor under lithe's primitives").
 // The 2015 implementation's numbers on this machine kind (docs/prior-art)
 // are quoted as targets' context; they cannot be measured here.
 #include <lithe/fork_join.h>
@@ -174,6 +182,42 @@ void handoff_round(int64_t n, bool own_tls) {
     lithe_sched_exit();
 }
 
+// ---- two-member region skeleton ----
+// Trivial callbacks: nothing here requests harts, and a hart the parent
+// grants anyway goes back at once. Block callbacks hand the hart over.
+struct Skel {
+    lithe_sched_t sched;  // first
+    lithe_context_t main;
+};
+Skel g_skel;
+lithe_context_t g_member;  // kept across regions, like a docked Worker
+bool g_member_stop = false;
+
+void s_hart_enter(lithe_sched_t *) { lithe_hart_yield(); }
+void s_member_exit(lithe_sched_t *, lithe_context_t *) {
+    lithe_context_run(&g_skel.main);
+}
+const lithe_sched_funcs g_skel_funcs = {
+    f_nop_req, p_nop_child, p_nop_child, p_nop_child, s_hart_enter, p_nop,
+    p_nop,     p_nop_ctx,   p_nop_ctx,   p_nop_ctx,   s_member_exit,
+};
+void run_member(lithe_context_t *, void *) { lithe_context_run(&g_member); }
+void run_main(lithe_context_t *, void *) { lithe_context_run(&g_skel.main); }
+void member_loop(void *) {
+    while (!g_member_stop) lithe_context_block(run_main, nullptr);
+}
+
+void region_skeleton(int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        lithe_sched_init(&g_skel.sched, &g_skel_funcs, &g_skel.main);
+        lithe_sched_enter(&g_skel.sched);
+        lithe_context_reassociate(&g_member, &g_skel.sched);
+        lithe_context_block(run_member, nullptr);
+        lithe_context_reassociate(&g_member, lithe_sched_base());
+        lithe_sched_exit();
+    }
+}
+
 // ---- fork-join based measurements ----
 void nothing(void *) {}
 
@@ -243,6 +287,9 @@ int main() {
             lithe_fj_sched_destroy(s);
         }
     });
+    lithe_context_init(&g_member, member_loop, nullptr);
+    cs.add_timed("two-member region skeleton (one hart)", 20000,
+                 region_skeleton);
     cs.add_timed("fork-join context create + run + join", 20000,
                  [](int64_t n) {
                      lithe_fj_sched_t *s = lithe_fj_sched_create();
@@ -272,6 +319,14 @@ int main() {
     cs.compare("fork-join context create + run + join",
                "pthread_create + pthread_join");
     cs.run();
+    // Let the member return (its exit runs the main context), free it.
+    g_member_stop = true;
+    lithe_sched_init(&g_skel.sched, &g_skel_funcs, &g_skel.main);
+    lithe_sched_enter(&g_skel.sched);
+    lithe_context_reassociate(&g_member, &g_skel.sched);
+    lithe_context_block(run_member, nullptr);
+    lithe_context_cleanup(&g_member);
+    lithe_sched_exit();
 
     printf("## lithe\n\n");
     char desc[256];
