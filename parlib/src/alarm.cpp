@@ -32,7 +32,9 @@
 // do those queued here earlier, while the uthread still ran: as long as
 // wake-only alarms wait in this vcore's event queue, its timer also fires
 // for a check (Queue::check_us: 1 ms, doubling up to 16 ms) that moves
-// them once it finds such a sleep (move_events, event.cpp). A uthread that
+// them once it finds such a sleep (move_events, event.cpp). A stand-in
+// that runs a uthread gets its own check armed (try_watch), so that events
+// move on again if its uthread sleeps in the kernel too. A uthread that
 // is not preemptible and runs user code (a cooperative runtime's busy
 // loop, e.g. a pthread under LITHE_PTHREAD_SLICE_US=0) also keeps the vcore
 // until it yields; once the vcore has not entered vcore context for
@@ -81,6 +83,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -107,6 +110,8 @@ constexpr uint64_t kCheckMaxUs = 16000;     // doubling up to 16 ms
 // not entered vcore context for this long (the checks see it at 1 + 2 + 4 +
 // 8 + 16 = 31 ms).
 constexpr uint64_t kBusyMoveUs = 20000;
+// A stand-in check that could not be armed is tried again this soon.
+constexpr uint64_t kOwedRetryUs = 100;
 
 struct alignas(64) Queue {
     SpinLock lock;
@@ -128,6 +133,10 @@ struct alignas(64) Queue {
     uint64_t waiting_since = 0;
     uint64_t entries = 0;
     uint64_t *seen_entries = nullptr;
+    // Stand-ins this vcore's handler sent wake-only events to, whose own
+    // check it could not arm yet (their lock was busy: try_watch), one flag
+    // per vcore (g_max_vcores slots). The vcore's handler only.
+    uint8_t *watch_owed = nullptr;
 };
 // One per vcore, immortal (alarms may fire during exit).
 Queue *g_queues = nullptr;
@@ -298,6 +307,29 @@ int busy_stand_in(const Vcore *v, const Queue &q) {
     return parked >= 0 ? parked : entering;
 }
 
+// Has vcore `q`'s timer look at its wake-only events within kCheckFirstUs
+// (q's lock held).
+void arm_check(Queue &q) {
+    uint64_t at = parlib_now_us() + kCheckFirstUs;
+    if (q.check_us <= at) return;
+    q.check_us = at;
+    q.checks = 0;
+    sync_timer(q);
+}
+
+// watch_for_stand_in for a notification handler, which must not wait for a
+// lock the code it interrupted may hold: false if vcore `to`'s queue lock
+// was busy (nothing done).
+bool try_watch(int to) {
+    if (g_vcores[to].state.load(std::memory_order_relaxed) != kOnline)
+        return true;  // EVENT_WAKEUP brought it online for its events
+    Queue &t = g_queues[to];
+    if (!t.lock.try_lock()) return false;
+    arm_check(t);
+    t.lock.unlock();
+    return true;
+}
+
 uint64_t saturating_add(uint64_t a, uint64_t b) {
     return b >= kNever - 1 - a ? kNever - 1 : a + b;
 }
@@ -347,6 +379,7 @@ void alarm_init() {
     for (int i = 0; i < g_max_vcores; ++i) {
         g_queues[i].heap.reserve(256);
         g_queues[i].seen_entries = new uint64_t[g_max_vcores]();
+        g_queues[i].watch_owed = new uint8_t[g_max_vcores]();
     }
     register_ev_handler(EV_ALARM, alarm_event_handler, nullptr);
 }
@@ -410,13 +443,28 @@ bool alarm_timer_fired(Vcore *v, Holdup holdup) {
         // only pushes (lock-free) and wakes a vcore (a futex wake at most).
         int to = kernel_blocked ? stand_in_for(v) : -1;
         for (int i = 0; i < k; ++i) interrupt |= deliver(batch[i], to);
+        if (k > 0 && to >= 0) q.watch_owed[to] = 1;
     } while (k == kBatch);
     // Wake-only alarms queued here earlier, while the uthread still ran,
     // go to the stand-in too once it sleeps in the kernel, or once it has
     // kept the vcore busy for kBusyMoveUs; until then, look again later (it
     // may enter such a sleep without yielding first).
     int to = kernel_blocked ? stand_in_for(v) : kept_busy ? busy_stand_in(v, q) : -1;
-    if (to >= 0) move_events(v, to, wake_only);
+    if (to >= 0 && move_events(v, to, wake_only) > 0) q.watch_owed[to] = 1;
+    // A stand-in that runs a uthread handles them at its next pass through
+    // vcore context; if that uthread sleeps in the kernel too (or keeps it
+    // busy), only the stand-in's own check moves them on, so it is armed
+    // here. Without it they stayed there for good: a TBB worker took a
+    // rest's alarm and then slept in TBB's futex wait for the master, which
+    // waited in the kernel for that rest's end (tbb.linked.shutdown_exit).
+    bool owed = false;
+    for (int i = 0; i < g_max_vcores; ++i)
+        if (q.watch_owed[i]) {
+            if (try_watch(i))
+                q.watch_owed[i] = 0;
+            else
+                owed = true;
+        }
     for (int i = 0; i < g_max_vcores; ++i)
         q.seen_entries[i] = g_vcores[i].entries.load(std::memory_order_relaxed);
     if (to < 0 && g_max_vcores > 1 && event_queued(v, wake_only)) {
@@ -427,6 +475,7 @@ bool alarm_timer_fired(Vcore *v, Holdup holdup) {
         q.checks = 0;
         q.check_us = kNever;
     }
+    if (owed) q.check_us = std::min(q.check_us, parlib_now_us() + kOwedRetryUs);
     q.armed_us = kNever;  // fired, or overwritten by a retry
     sync_timer(q);
     q.lock.unlock();
@@ -439,11 +488,7 @@ void watch_for_stand_in(int vcoreid) {
         return;  // EVENT_WAKEUP brought it online for its events
     Queue &q = g_queues[vcoreid];
     AlarmLock g(q);
-    uint64_t at = parlib_now_us() + kCheckFirstUs;
-    if (q.check_us <= at) return;
-    q.check_us = at;
-    q.checks = 0;
-    sync_timer(q);
+    arm_check(q);
 }
 
 }  // namespace parlib
