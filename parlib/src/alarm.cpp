@@ -261,9 +261,10 @@ bool deliver(alarm_waiter *w, int to = -1) {
 }
 
 // Events a stand-in vcore may run: those that only wake a uthread, i.e. an
-// EV_ALARM without EVENT_INTERRUPT and an I/O completion (io.cpp).
+// EV_ALARM without EVENT_INTERRUPT, an I/O completion (io.cpp) and an
+// offloaded call's return (offload.cpp).
 bool wake_only(const event_msg *m) {
-    if (m->type == EV_IO) return true;
+    if (m->type == EV_IO || m->type == EV_OFFLOAD) return true;
     return m->type == EV_ALARM &&
            !(static_cast<const alarm_waiter *>(m->arg)->ev_flags &
              EVENT_INTERRUPT);

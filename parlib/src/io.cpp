@@ -207,8 +207,7 @@ void io_block(uthread *u, void *arg) {
         unlink(r, w);
         r->lock.unlock();
         w->err = rc;
-        uthread_runnable(u);
-        return;
+        run_uthread(u);  // the scheduler never heard u block (offload.cpp)
     }
     r->lock.unlock();
     g_blocked.fetch_add(1, std::memory_order_relaxed);

@@ -26,6 +26,7 @@ enum {
     EV_ALARM = 1,    /* alarm expired (alarm.h) */
     EV_IO = 2,       /* fd readiness / I/O completion (io.h) */
     EV_WAKEUP = 3,   /* no payload: only makes the vcore run its entry */
+    EV_OFFLOAD = 4,  /* an offloaded call returned (offload.h) */
     EV_USER = 16,    /* first type free for schedulers and applications */
     EV_MAX_TYPES = 64,
 };
