@@ -64,12 +64,12 @@ bool listening(int fd) {
     return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
+}  // namespace
+
 bool nonblocking(int fd) {
     int fl = fcntl(fd, F_GETFL);
     return fl >= 0 && (fl & O_NONBLOCK);
 }
-
-}  // namespace
 
 // A zero timeval means no timeout, as for the kernel.
 int64_t socket_deadline(int fd, int opt) {

@@ -44,6 +44,9 @@ namespace lithe_pthread {
 enum class FdClass { kPlain, kSocket, kOther };
 FdClass classify(int fd);
 
+// Is the fd's O_NONBLOCK set? (False for a bad fd.)
+bool nonblocking(int fd);
+
 // Is the call's caller one that must not block its context here? (In the
 // child of a fork, no one may: no vcores, no I/O service thread would ever
 // wake it; may_switch_context() says no there.)
