@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <dirent.h>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -55,38 +56,55 @@ int helper_threads() {
     return n;
 }
 
+// n uthreads each in an offloaded read(2) of its own pipe, and one more
+// that waits until all n calls are in progress, runs `while_blocked`, then
+// writes byte 'a' + i to pipe i; returns once all have finished.
+struct OffloadedReads {
+    std::vector<int> fds;
+    std::vector<PipeRead> reads;
+    std::vector<long> rcs;
+
+    void run(int n, const std::function<void()> &while_blocked) {
+        fds.assign(2 * n, -1);
+        reads.assign(n, PipeRead{});
+        rcs.assign(n, -2);
+        for (int i = 0; i < n; ++i) {
+            REQUIRE(pipe(&fds[2 * i]) == 0);
+            reads[i].fd = fds[2 * i];
+        }
+        uint64_t before = offloaded();
+        std::vector<fifo::Thread *> ts;
+        for (int i = 0; i < n; ++i)
+            ts.push_back(fifo::spawn([this, i] { rcs[i] = uth_offload(read_byte, &reads[i]); }));
+        ts.push_back(fifo::spawn([&, n] {
+            while (offloaded() < before + n) fifo::yield();
+            while_blocked();
+            for (int i = 0; i < n; ++i) {
+                char c = static_cast<char>('a' + i);
+                REQUIRE(write(fds[2 * i + 1], &c, 1) == 1);
+            }
+        }));
+        for (auto *t : ts) fifo::join(t);
+    }
+    ~OffloadedReads() {
+        for (int fd : fds) close(fd);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("offloaded calls block their uthreads, not their vcores") {
     testwd::Watchdog wd(30, "offloaded reads");
     fifo::init();
     // More blocked readers than vcores: if an offloaded read held its
-    // vcore, the writer below could never run (at any vcore count).
+    // vcore, the writing uthread could never run (at any vcore count).
     const int n = max_vcores() + 2;
-    std::vector<int> fds(2 * n);
-    std::vector<PipeRead> reads(n);
-    std::vector<long> rcs(n, -2);
+    OffloadedReads r;
+    r.run(n, [] {});
     for (int i = 0; i < n; ++i) {
-        REQUIRE(pipe(&fds[2 * i]) == 0);
-        reads[i].fd = fds[2 * i];
+        CHECK(r.rcs[i] == 1);
+        CHECK(r.reads[i].got == 'a' + i);
     }
-    uint64_t before = offloaded();
-    std::vector<fifo::Thread *> ts;
-    for (int i = 0; i < n; ++i)
-        ts.push_back(fifo::spawn([&, i] { rcs[i] = uth_offload(read_byte, &reads[i]); }));
-    ts.push_back(fifo::spawn([&] {
-        while (offloaded() < before + n) fifo::yield();
-        for (int i = 0; i < n; ++i) {
-            char c = static_cast<char>('a' + i);
-            REQUIRE(write(fds[2 * i + 1], &c, 1) == 1);
-        }
-    }));
-    for (auto *t : ts) fifo::join(t);
-    for (int i = 0; i < n; ++i) {
-        CHECK(rcs[i] == 1);
-        CHECK(reads[i].got == 'a' + i);
-    }
-    for (int fd : fds) close(fd);
 }
 
 TEST_CASE("an offloaded call's result and errno reach the caller") {
@@ -132,22 +150,8 @@ TEST_CASE("idle helpers are kept up to PARLIB_OFFLOAD_IDLE (default 4)") {
     // 12 calls in progress at once need 12 helpers; once they return, at
     // most 4 stay.
     const int n = 12;
-    std::vector<int> fds(2 * n);
-    std::vector<PipeRead> reads(n);
-    for (int i = 0; i < n; ++i) {
-        REQUIRE(pipe(&fds[2 * i]) == 0);
-        reads[i].fd = fds[2 * i];
-    }
-    uint64_t before = offloaded();
-    std::vector<fifo::Thread *> ts;
-    for (int i = 0; i < n; ++i)
-        ts.push_back(fifo::spawn([&, i] { uth_offload(read_byte, &reads[i]); }));
-    ts.push_back(fifo::spawn([&] {
-        while (offloaded() < before + n) fifo::yield();
-        CHECK(helper_threads() >= n);
-        for (int i = 0; i < n; ++i) REQUIRE(write(fds[2 * i + 1], "x", 1) == 1);
-    }));
-    for (auto *t : ts) fifo::join(t);
+    OffloadedReads r;
+    r.run(n, [&] { CHECK(helper_threads() >= n); });
     // Helpers beyond the limit exit once their call has returned.
     int left = 0;
     for (int k = 0; k < 2000; ++k) {
@@ -160,7 +164,6 @@ TEST_CASE("idle helpers are kept up to PARLIB_OFFLOAD_IDLE (default 4)") {
     uth_offload_stats(&s);
     CHECK(s.helpers_idle <= 4);
     CHECK(s.helpers_idle >= 1);
-    for (int fd : fds) close(fd);
 }
 
 TEST_CASE("offload stress: short and sleeping calls from many uthreads") {
